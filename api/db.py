@@ -1,0 +1,89 @@
+"""Engine, connection dependencies and per-dialect connection set-up.
+
+Everything talks to the database through SQLAlchemy Core connections; the tables are SQLModel
+classes (their metadata is what Alembic compares against).
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from api.config import get_settings
+
+from api.records import metadata
+
+__all__ = ["metadata"]
+
+
+def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so BEGIN is ours (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA mmap_size=268435456")
+        cur.execute("PRAGMA cache_size=-32000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front: a deferred transaction that reads and then
+        # writes can fail with SQLITE_BUSY at once instead of waiting out busy_timeout.
+        write = conn.get_execution_options().get("write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def build_engine(url: str | None = None) -> Engine:
+    settings = get_settings()
+    url = url or settings.database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            pool_size=settings.db_pool_size,
+            max_overflow=20,
+        )
+        _sqlite_setup(engine, settings.sqlite_busy_timeout_ms)
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+@lru_cache
+def get_engine() -> Engine:
+    return build_engine()
+
+
+def dialect_name(conn: Connection) -> str:
+    return conn.dialect.name
+
+
+@contextmanager
+def read_connection(engine: Engine | None = None) -> Iterator[Connection]:
+    """A connection inside a transaction, for one consistent read of several queries."""
+    with (engine or get_engine()).connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def write_transaction(engine: Engine | None = None) -> Iterator[Connection]:
+    """A connection in a write transaction: committed on success, rolled back on any error."""
+    eng = engine or get_engine()
+    with eng.connect().execution_options(write=True) as conn, conn.begin():
+        yield conn

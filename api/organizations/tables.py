@@ -1,0 +1,47 @@
+"""Table: ministries, agencies, academies, universities, labs, parks, governments, bodies."""
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, String, Text
+from sqlmodel import Field
+
+from api.records import RecordColumns, ReviewStatus, in_list
+
+
+class OrganizationKind(StrEnum):
+    ministry = "ministry"
+    agency = "agency"
+    academy = "academy"
+    university = "university"
+    lab = "lab"
+    park = "park"
+    government = "government"
+    international = "international"
+    party = "party"
+    company = "company"
+    other = "other"
+
+
+FOUNDED_MIN, FOUNDED_MAX = 1000, 2100
+
+
+class Organization(RecordColumns, table=True):
+    __tablename__ = "organization"
+    __table_args__ = (
+        CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),
+        CheckConstraint(in_list("kind", OrganizationKind), name="kind"),
+        CheckConstraint(
+            f"founded_year IS NULL OR founded_year BETWEEN {FOUNDED_MIN} AND {FOUNDED_MAX}",
+            name="founded_year",
+        ),
+    )
+
+    name: str = Field(sa_type=String(200), nullable=False)  # type: ignore[call-overload]
+    name_zh: str | None = Field(default=None, sa_type=String(200))  # type: ignore[call-overload]
+    aliases: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)  # type: ignore[call-overload]
+    kind: str = Field(sa_type=String(16), nullable=False, index=True)  # type: ignore[call-overload]
+    country: str | None = Field(default=None, sa_type=String(2), index=True)  # type: ignore[call-overload]
+    city: str | None = Field(default=None, sa_type=String(100))  # type: ignore[call-overload]
+    founded_year: int | None = Field(default=None)
+    description: str = Field(default="", sa_type=Text, nullable=False)  # type: ignore[call-overload]

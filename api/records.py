@@ -1,0 +1,77 @@
+"""What every curated record shares: review status, version and timestamps, and the enums."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints
+from sqlalchemy import Column, DateTime, Integer, MetaData, String
+from sqlmodel import Field, SQLModel
+
+# Every table module imports this one, so the convention is in place before any table is made.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+metadata: MetaData = SQLModel.metadata
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+Slug = Annotated[str, StringConstraints(min_length=2, max_length=80, pattern=SLUG_PATTERN)]
+CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
+YEAR_MIN, YEAR_MAX = 1900, 2100
+
+
+class ReviewStatus(StrEnum):
+    draft = "draft"
+    published = "published"
+    retracted = "retracted"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were written in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def rfc3339(value: datetime) -> str:
+    return as_utc(value).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def in_list(column: str, values: type[StrEnum]) -> str:
+    """SQL for a CHECK constraint that keeps an enum column to its values."""
+    quoted = ", ".join(f"'{v.value}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class RecordColumns(SQLModel):
+    """Columns of every curated table (initiatives, sectors, organizations, sources)."""
+
+    id: int | None = Field(default=None, sa_column_kwargs={"autoincrement": True}, primary_key=True)
+    slug: str = Field(sa_type=String(80), nullable=False, unique=True)  # type: ignore[call-overload]
+    review_status: str = Field(
+        default=ReviewStatus.draft.value,
+        sa_type=String(16),  # type: ignore[call-overload]
+        nullable=False,
+        index=True,
+    )
+    version: int = Field(default=1, sa_type=Integer, nullable=False)  # type: ignore[call-overload]
+    created_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        nullable=False,
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        nullable=False,
+    )
+
+
+__all__ = ["Column", "RecordColumns"]

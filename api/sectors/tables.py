@@ -1,0 +1,26 @@
+"""Table: priority industries and general-purpose technologies."""
+
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, String, Text
+from sqlmodel import Field
+
+from api.records import RecordColumns, ReviewStatus, in_list
+
+
+class SectorKind(StrEnum):
+    industry = "industry"
+    technology = "technology"
+
+
+class Sector(RecordColumns, table=True):
+    __tablename__ = "sector"
+    __table_args__ = (
+        CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),
+        CheckConstraint(in_list("kind", SectorKind), name="kind"),
+    )
+
+    name: str = Field(sa_type=String(200), nullable=False)  # type: ignore[call-overload]
+    name_zh: str | None = Field(default=None, sa_type=String(200))  # type: ignore[call-overload]
+    kind: str = Field(sa_type=String(16), nullable=False, index=True)  # type: ignore[call-overload]
+    description: str = Field(default="", sa_type=Text, nullable=False)  # type: ignore[call-overload]

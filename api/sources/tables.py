@@ -1,0 +1,36 @@
+"""Tables: the documents the data comes from, and their verbatim excerpts."""
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from api.records import RecordColumns, ReviewStatus, in_list
+
+
+class Source(RecordColumns, table=True):
+    __tablename__ = "source"
+    __table_args__ = (CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),)
+
+    title: str = Field(sa_type=String(500), nullable=False)  # type: ignore[call-overload]
+    authors: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)  # type: ignore[call-overload]
+    publisher: str | None = Field(default=None, sa_type=String(300))  # type: ignore[call-overload]
+    published_on: date | None = Field(default=None)
+    url: str | None = Field(default=None, sa_type=String(2000))  # type: ignore[call-overload]
+
+
+class Excerpt(SQLModel, table=True):
+    __tablename__ = "excerpt"
+    __table_args__ = (UniqueConstraint("source_id", "key", name="uq_excerpt_source_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(
+        sa_type=Integer,  # type: ignore[call-overload]
+        sa_column_args=[ForeignKey("source.id", ondelete="CASCADE")],
+        nullable=False,
+    )
+    key: str = Field(sa_type=String(80), nullable=False)  # type: ignore[call-overload]
+    quote: str = Field(sa_type=Text, nullable=False)  # type: ignore[call-overload]
+    locator: str | None = Field(default=None, sa_type=String(100))  # type: ignore[call-overload]
+    position: int = Field(default=0, nullable=False)
