@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from api.config import get_settings
 
+from api.config import get_settings
 from api.records import metadata
 
 __all__ = ["metadata"]

@@ -11,7 +11,9 @@ from api.records import RecordColumns, ReviewStatus, in_list
 
 class Source(RecordColumns, table=True):
     __tablename__ = "source"
-    __table_args__ = (CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),)
+    __table_args__ = (
+        CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),
+    )
 
     title: str = Field(sa_type=String(500), nullable=False)  # type: ignore[call-overload]
     authors: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)  # type: ignore[call-overload]

@@ -1,0 +1,87 @@
+"""Who is calling, and the guard every write route must declare."""
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine
+
+from api.auth.service import Principal, authenticate
+from api.auth.tables import Role
+from api.errors import Forbidden, Unauthorized
+
+REQUIRED_ROLE = "x-required-role"
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def app_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(app_engine)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("use 'Authorization: Bearer <key>'")
+    return token.strip()
+
+
+async def optional_principal(request: Request, engine: EngineDep) -> Principal | None:
+    """The caller, or None for an anonymous reader (401 if a key is sent but is bad)."""
+    token = _bearer(request)
+    if token is None:
+        if not request.app.state.settings.anonymous_reads:
+            raise Unauthorized("this server requires an API key for reading")
+        return None
+    return authenticate(engine, token)
+
+
+Viewer = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def requires(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """Dependency: a caller whose key has at least ``role``."""
+
+    async def guard(request: Request, engine: EngineDep) -> Principal:
+        token = _bearer(request)
+        if token is None:
+            raise Unauthorized("this operation needs an API key: 'Authorization: Bearer <key>'")
+        principal = authenticate(engine, token)
+        if not principal.can(role):
+            raise Forbidden(
+                f"this operation needs the {role.value} role; your key is {principal.role.value}"
+            )
+        request.state.principal = principal
+        return principal
+
+    guard.__name__ = f"requires_{role.value}"
+    return guard
+
+
+def write_route(role: Role) -> dict[str, Any]:
+    """Route keyword arguments for a write: the guard, and a mark the app checks at start-up."""
+    return {
+        "dependencies": [Depends(requires(role))],
+        "openapi_extra": {REQUIRED_ROLE: role.value},
+        "responses": {
+            401: {"description": "No key, or a bad, revoked or expired one"},
+            403: {"description": f"The key's role is below {role.value}"},
+        },
+    }
+
+
+def assert_writes_guarded(routes: list[Any]) -> None:
+    """Refuse to start an app with a write route that forgot its guard."""
+    for route in routes:
+        if not isinstance(route, APIRoute) or not (route.methods - READ_METHODS):
+            continue
+        extra = route.openapi_extra or {}
+        if REQUIRED_ROLE not in extra:
+            raise RuntimeError(f"write route {route.path} {route.methods} has no role guard")

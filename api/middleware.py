@@ -1,0 +1,109 @@
+"""Plain ASGI middleware (no BaseHTTPMiddleware: it costs a task per request)."""
+
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"cross-origin"),
+]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _problem_413(limit: int) -> tuple[dict[str, Any], bytes]:
+    body = orjson.dumps(
+        {
+            "type": PROBLEM_TYPE_BASE + "payload-too-large",
+            "title": "Request body too large",
+            "status": 413,
+            "detail": f"request bodies are limited to {limit} bytes",
+        }
+    )
+    start = {
+        "type": "http.response.start",
+        "status": 413,
+        "headers": [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ],
+    }
+    return start, body
+
+
+class BodySizeLimit:
+    """413 for a body over the limit, by Content-Length or by counting a streamed body.
+
+    Bodies are read here, before the app sees them, so an oversized one is refused whole and
+    nothing downstream runs. Paths in ``streaming_paths`` (bulk import) stream past this
+    limit and enforce their own.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, streaming_paths: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.streaming_paths = streaming_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.streaming_paths:
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                await self._reject(send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._reject(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send: Send) -> None:
+        start, body = _problem_413(self.max_bytes)
+        await send(start)
+        await send({"type": "http.response.body", "body": body})

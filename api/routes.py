@@ -1,0 +1,270 @@
+"""The HTTP operations every resource has, built once from a description of the resource.
+
+Each domain's router.py states its names, models and filters; the handlers below stay thin:
+parse, authorize, call the service in a transaction, shape the response.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement
+
+from api import resource as service
+from api.auth.deps import EngineDep, Viewer, write_route
+from api.auth.service import Principal
+from api.auth.tables import Role
+from api.db import read_connection, write_transaction
+from api.errors import Forbidden, NotFound
+from api.history.service import list_history, state_as_of
+from api.http import (
+    Page,
+    SortField,
+    allowed_versions,
+    list_response,
+    parse_sort,
+    record_response,
+)
+from api.records import ReviewStatus, as_utc
+from api.schemas import ListParams, PatchModel, WriteModel
+
+SlugPath = Annotated[str, Field(max_length=200, description="The record's slug.")]
+
+
+class RevisionRead(BaseModel):
+    id: int
+    version: int
+    action: str
+    actor: str = Field(description="Name of the API key that made the change.")
+    at: str = Field(description="RFC 3339, UTC")
+    changes: dict[str, Any] = Field(description="Changed fields, each {before, after}.")
+
+
+@dataclass(frozen=True)
+class ResourceApi:
+    res: service.Resource
+    read_model: type[BaseModel]
+    create_model: type[WriteModel]
+    update_model: type[PatchModel]
+    params_model: type[ListParams]
+    filters: Callable[[Any, str], list[ColumnElement[bool]]]
+    sort_fields: Mapping[str, SortField]
+    default_sort: str = "slug"
+
+
+def _principal(request: Request) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
+
+
+def visible(
+    api: ResourceApi, statuses: list[ReviewStatus], viewer: Principal | None
+) -> ColumnElement[bool]:
+    """Lists show published records; editors may ask for other review states."""
+    if statuses and (viewer is None or not viewer.can(Role.editor)):
+        raise Forbidden("only editors can list records by review_status")
+    wanted = statuses or [ReviewStatus.published]
+    column: ColumnElement[Any] = api.res.c.review_status
+    return column.in_([s.value for s in wanted])
+
+
+def list_page(
+    request: Request, api: ResourceApi, params: ListParams, viewer: Principal | None
+) -> Response:
+    keys = parse_sort(params.sort or api.default_sort, api.sort_fields, "slug")
+    engine = request.app.state.engine
+    with read_connection(engine) as conn:
+        where = [
+            visible(api, params.review_status, viewer),
+            *api.filters(params, conn.dialect.name),
+        ]
+        page = service.list_records(
+            conn, api.res, where, keys, params.limit, params.cursor, public_only=viewer is None
+        )
+    return list_response(request, page)
+
+
+def build_router(api: ResourceApi) -> APIRouter:
+    res = api.res
+    one, many = res.singular, res.name
+    router = APIRouter(prefix=f"/v1/{many}", tags=[many])
+    Read, Create, Update, Params = (  # noqa: N806 - they are types
+        api.read_model,
+        api.create_model,
+        api.update_model,
+        api.params_model,
+    )
+    not_found = {404: {"description": f"No {one} has this slug"}}
+    conditional = {
+        412: {"description": "If-Match names an older version"},
+        428: {"description": "If-Match is missing"},
+    }
+
+    @router.get("", operation_id=f"list_{many}", summary=f"List {many}", response_model=Page[Read])  # type: ignore[valid-type]
+    async def list_(
+        request: Request, viewer: Viewer, params: Annotated[Params, Query()]
+    ) -> Response:  # type: ignore[valid-type]
+        return list_page(request, api, params, viewer)
+
+    @router.get(
+        "/{slug}",
+        operation_id=f"get_{one}",
+        summary=f"Read one {one}",
+        response_model=Read,
+        responses={**not_found, 304: {"description": "Not modified (If-None-Match)"}},
+    )
+    async def get(
+        request: Request,
+        engine: EngineDep,
+        viewer: Viewer,
+        slug: SlugPath,
+        as_of: Annotated[
+            datetime | None, Query(description="Read the record as it was then (RFC 3339).")
+        ] = None,
+    ) -> Response:
+        with read_connection(engine) as conn:
+            if as_of is not None:
+                record = state_as_of(conn, many, slug, as_utc(as_of))
+                if viewer is None and record.get("review_status") != ReviewStatus.published.value:
+                    raise NotFound(f"{one} {slug!r} was not published then")
+            else:
+                record = service.read_record(conn, res, slug, public_only=viewer is None)
+        return record_response(request, record)
+
+    @router.post(
+        "",
+        operation_id=f"create_{one}",
+        summary=f"Create a {one} (as a draft)",
+        status_code=201,
+        response_model=Read,
+        **write_route(Role.contributor),
+    )
+    async def create(request: Request, engine: EngineDep, body: Create) -> Response:  # type: ignore[valid-type]
+        payload = body.model_dump(mode="json")
+        with write_transaction(engine) as conn:
+            record = service.create_record(conn, res, payload, _principal(request).name)
+        return record_response(request, record, 201, Location=f"/v1/{many}/{record['slug']}")
+
+    @router.patch(
+        "/{slug}",
+        operation_id=f"update_{one}",
+        summary=f"Change a {one} (JSON merge patch)",
+        response_model=Read,
+        **_merge_openapi(
+            write_route(Role.contributor), {**not_found, **conditional}, merge_patch_body(Update)
+        ),
+    )
+    async def patch(request: Request, engine: EngineDep, slug: SlugPath, body: Update) -> Response:  # type: ignore[valid-type]
+        versions = allowed_versions(request)
+        changes = body.model_dump(mode="json", exclude_unset=True)
+        with write_transaction(engine) as conn:
+            record = service.update_record(
+                conn, res, slug, changes, versions, _principal(request).name
+            )
+        return record_response(request, record)
+
+    @router.delete(
+        "/{slug}",
+        operation_id=f"delete_{one}",
+        summary=f"Delete a {one} (its history is kept)",
+        status_code=204,
+        response_class=Response,
+        **_merge_openapi(
+            write_route(Role.editor),
+            {**not_found, **conditional, 409: {"description": "Other records use it"}},
+        ),
+    )
+    async def delete(
+        request: Request,
+        engine: EngineDep,
+        slug: SlugPath,
+        detach: Annotated[
+            bool, Query(description="Unlink records that use it instead of refusing.")
+        ] = False,
+    ) -> Response:
+        versions = allowed_versions(request)
+        with write_transaction(engine) as conn:
+            service.delete_record(conn, res, slug, versions, _principal(request).name, detach)
+        return Response(status_code=204)
+
+    @router.get(
+        "/{slug}/history",
+        operation_id=f"list_{one}_history",
+        summary=f"Revisions of a {one}, newest first",
+        response_model=Page[RevisionRead],
+        responses=not_found,
+    )
+    async def history(
+        request: Request,
+        engine: EngineDep,
+        viewer: Viewer,
+        slug: SlugPath,
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+        cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> Response:
+        with read_connection(engine) as conn:
+            if viewer is None:
+                service.read_record(conn, res, slug, public_only=True)
+            page = list_history(conn, many, slug, limit, cursor)
+        return list_response(request, page)
+
+    def review_action(status: ReviewStatus, verb: str) -> None:
+        @router.post(
+            f"/{{slug}}/{verb}",
+            operation_id=f"{verb}_{one}",
+            summary=f"{verb.capitalize()} a {one}",
+            response_model=Read,
+            **_merge_openapi(write_route(Role.editor), {**not_found, 412: conditional[412]}),
+        )
+        async def action(request: Request, engine: EngineDep, slug: SlugPath) -> Response:
+            versions = allowed_versions(request) if request.headers.get("if-match") else None
+            with write_transaction(engine) as conn:
+                record = service.set_review_status(
+                    conn, res, slug, status, versions, _principal(request).name
+                )
+            return record_response(request, record)
+
+    review_action(ReviewStatus.published, "publish")
+    review_action(ReviewStatus.retracted, "retract")
+
+    @router.post(
+        "/{slug}/restore",
+        operation_id=f"restore_{one}",
+        summary=f"Bring back a deleted {one}",
+        response_model=Read,
+        **_merge_openapi(
+            write_route(Role.editor), {**not_found, 409: {"description": "It exists"}}
+        ),
+    )
+    async def restore(request: Request, engine: EngineDep, slug: SlugPath) -> Response:
+        with write_transaction(engine) as conn:
+            record = service.restore_record(conn, res, slug, _principal(request).name)
+        return record_response(request, record, Location=f"/v1/{many}/{slug}")
+
+    return router
+
+
+def _merge_openapi(
+    route: dict[str, Any], responses: dict[int, Any], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    merged = {**route, "responses": {**route["responses"], **responses}}
+    if extra:
+        merged["openapi_extra"] = {**route["openapi_extra"], **extra}
+    return merged
+
+
+def merge_patch_body(model: type[BaseModel]) -> dict[str, Any]:
+    """Document that PATCH takes application/merge-patch+json as well as application/json."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/merge-patch+json": {"schema": schema},
+            },
+        }
+    }

@@ -1,0 +1,34 @@
+"""The one place where search SQL differs by dialect: FTS5 on SQLite, tsvector on PostgreSQL."""
+
+from typing import Any
+
+from sqlalchemy import Select, bindparam, column, literal_column, select, table, text
+
+from api.search.tables import SearchDocument
+
+doc = SearchDocument.__table__  # type: ignore[attr-defined]
+fts = table("search_fts", column("rowid"))
+
+
+def _parse(q: str) -> Any:
+    from api.search.query import parse_query
+
+    return parse_query(q)
+
+
+def matching_ids(dialect: str, entity_type: str, q: str) -> Select[Any]:
+    """Ids of the records of one type that match the query (raises QueryError on bad input)."""
+    query = _parse(q)
+    if dialect == "sqlite":
+        matched = select(fts.c.rowid).where(
+            text("search_fts MATCH :fts_query").bindparams(fts_query=query.to_fts5())
+        )
+        return select(doc.c.entity_id).where(
+            doc.c.entity_type == entity_type, doc.c.id.in_(matched)
+        )
+    tsquery = literal_column("to_tsquery('simple', :ts_query)").bindparams(
+        bindparam("ts_query", query.to_tsquery())
+    )
+    return select(doc.c.entity_id).where(
+        doc.c.entity_type == entity_type, literal_column("tsv").op("@@")(tsquery)
+    )
