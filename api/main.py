@@ -5,6 +5,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import __version__
 from api.auth.deps import assert_writes_guarded
+from api.auth.router import router as keys_router
 from api.config import Settings, get_settings
 from api.db import build_engine
 from api.errors import install_error_handlers
@@ -30,7 +31,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = build_engine(settings.database_url)
-    for router in (initiatives_router, sectors_router, organizations_router, sources_router):
+    for router in (
+        initiatives_router,
+        sectors_router,
+        organizations_router,
+        sources_router,
+        keys_router,
+    ):
         app.include_router(router)
     assert_writes_guarded(app.routes)
     install_error_handlers(app)
