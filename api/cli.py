@@ -127,6 +127,44 @@ def serve(
     )
 
 
+@app.command("export")
+def export_(
+    file: Annotated[Path, typer.Argument(help="Where to write; '-' for stdout.")],
+    resource: Annotated[
+        list[str] | None, typer.Option("--resource", "-r", help="Only this resource (repeat).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="ndjson (importable) or csv.")] = "ndjson",
+) -> None:
+    """Export records (every review state) as NDJSON in import order, or one resource as CSV."""
+    from api.bulk.export import write_export
+
+    try:
+        count = write_export(build_engine(), file, resource or [], fmt)
+    except ValueError as exc:
+        _err(str(exc))
+        raise typer.Exit(2) from exc
+    _err(f"exported {count} records to {file}")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="NDJSON in the export format; '-' for stdin.")],
+    actor: Annotated[str, typer.Option(help="Name recorded in history.")] = "cli-import",
+) -> None:
+    """Upsert records by slug in one transaction: every line applies, or none does."""
+    from api.bulk.export import run_import
+
+    summary, errors = run_import(build_engine(), file, actor)
+    if errors:
+        for err in errors[:50]:
+            _err(f"line {err['loc'][2]}: {err['msg']}")
+        _err(f"import refused, nothing written: {len(errors)} problem(s)")
+        raise typer.Exit(1)
+    for key in ("created", "updated", "unchanged"):
+        typer.echo(f"{key}: {summary[key]}")
+    _err(f"imported {summary['lines']} lines")
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who the key is for (shown in history).")],

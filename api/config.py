@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     )
     anonymous_reads: bool = Field(default=True, description="Let readers without a key read.")
     max_body_bytes: int = 1024 * 1024
+    import_max_bytes: int = Field(default=1024**3, description="Largest NDJSON import body.")
     db_pool_size: int = 10
     sqlite_busy_timeout_ms: int = 5000
     log_level: str = "INFO"

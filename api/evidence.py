@@ -25,6 +25,7 @@ class EvidenceIn(BaseModel):
     excerpt: Slug
     quote: str | None = Field(default=None, description="Read-only; ignored when written.")
     locator: str | None = Field(default=None, description="Read-only; ignored when written.")
+    source_title: str | None = Field(default=None, description="Read-only; ignored when written.")
 
 
 class EvidenceRead(BaseModel):

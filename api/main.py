@@ -6,6 +6,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import __version__
 from api.auth.deps import assert_writes_guarded
 from api.auth.router import router as keys_router
+from api.bulk.router import IMPORT_PATH
+from api.bulk.router import router as bulk_router
 from api.config import Settings, get_settings
 from api.db import build_engine
 from api.errors import install_error_handlers
@@ -37,12 +39,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         organizations_router,
         sources_router,
         keys_router,
+        bulk_router,
     ):
         app.include_router(router)
     assert_writes_guarded(app.routes)
     install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, streaming_paths=(IMPORT_PATH,)
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

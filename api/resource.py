@@ -6,7 +6,7 @@ the rest the same way for all of them, on a connection whose transaction the cal
 one HTTP request, a seed run or a bulk import is all-or-nothing.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -125,9 +125,13 @@ def list_records(
     limit: int,
     cursor: str | None,
     public_only: bool,
+    with_total: bool = True,
 ) -> Record:
     """One page in the sort order, with the total over all pages."""
-    total = conn.execute(select(func.count()).select_from(res.table).where(*where)).scalar_one()
+    total = None
+    if with_total:
+        count = select(func.count()).select_from(res.table).where(*where)
+        total = conn.execute(count).scalar_one()
     query = select(res.table, *sort_columns(keys)).where(*where)
     if cursor:
         query = query.where(after_cursor(keys, decode_cursor(cursor, keys)))
@@ -146,11 +150,11 @@ def iter_records(
     keys: Sequence[SortKey],
     public_only: bool,
     batch: int = 500,
-) -> Any:
-    """Every matching record in the sort order, a batch of rows in memory at a time."""
+) -> Iterator[Record]:
+    """Every matching record in the sort order, one batch of rows in memory at a time."""
     cursor = None
     while True:
-        page = list_records(conn, res, where, keys, batch, cursor, public_only)
+        page = list_records(conn, res, where, keys, batch, cursor, public_only, with_total=False)
         yield from page["items"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -214,9 +218,9 @@ def _after_write(conn: Connection, res: Resource, record_id: int, ctx: WriteCont
     return read_by_id(conn, res, record_id)
 
 
-def _touch_others(conn: Connection, ctx: WriteContext, skip: tuple[str, int]) -> None:
+def touch_records(conn: Connection, ctx: WriteContext, skip: tuple[str, int] | None = None) -> None:
     """Records whose representation another write changed get a version and a revision."""
-    for name, other_id in sorted(ctx.touched - {skip}):
+    for name, other_id in sorted(ctx.touched - ({skip} if skip else set())):
         res = REGISTRY[name]
         row = conn.execute(select(res.table).where(res.c.id == other_id)).first()
         if row is None:
@@ -252,7 +256,10 @@ def create_record(
     review_status: ReviewStatus = ReviewStatus.draft,
     action: Action = Action.create,
     version: int = 1,
+    timestamps: tuple[datetime, datetime] | None = None,
 ) -> Record:
+    """Insert a record with its links; ``timestamps`` (created, updated) keep an imported
+    record's own times."""
     slug = payload["slug"]
     if conn.execute(select(res.c.id).where(res.c.slug == slug)).first():
         raise Conflict(
@@ -268,14 +275,15 @@ def create_record(
     scalars = {c: payload.get(c) for c in res.columns if c in payload}
     resolved, excerpt_ids = _check_payload(conn, res, scalars, payload, None)
     now = utcnow()
+    created_at, updated_at = timestamps or (now, now)
     result = conn.execute(
         insert(res.table).values(
             slug=slug,
             **_db_values(res, scalars),
             review_status=review_status.value,
             version=version,
-            created_at=now,
-            updated_at=now,
+            created_at=created_at,
+            updated_at=updated_at,
         )
     )
     record_id = int(result.inserted_primary_key[0])
@@ -297,7 +305,7 @@ def create_record(
         after=after,
         at=now,
     )
-    _touch_others(conn, ctx, (res.name, record_id))
+    touch_records(conn, ctx, (res.name, record_id))
     return after
 
 
@@ -369,7 +377,7 @@ def update_record(
         after=after,
         at=now,
     )
-    _touch_others(conn, ctx, (res.name, row.id))
+    touch_records(conn, ctx, (res.name, row.id))
     return after
 
 
@@ -436,7 +444,7 @@ def delete_record(
         before=before,
         after=None,
     )
-    _touch_others(conn, ctx, (res.name, row.id))
+    touch_records(conn, ctx, (res.name, row.id))
 
 
 def restore_record(conn: Connection, res: Resource, slug: str, actor: str) -> Record:
@@ -476,17 +484,33 @@ def upsert_record(
     payload: Record,
     actor: str,
     review_status: ReviewStatus,
-    action: Action,
+    *,
+    imported: bool = False,
+    version: int = 1,
+    timestamps: tuple[datetime, datetime] | None = None,
 ) -> str:
-    """Create or bring up to date by slug; says which: created, updated or unchanged."""
+    """Create or bring up to date by slug; says which: created, updated or unchanged.
+
+    ``imported`` records the change as an import and lets a new record keep the version and
+    times it had where it came from."""
     row = conn.execute(select(res.table).where(res.c.slug == payload["slug"])).first()
     if row is None:
-        create_record(conn, res, payload, actor, review_status=review_status, action=action)
+        create_record(
+            conn,
+            res,
+            payload,
+            actor,
+            review_status=review_status,
+            action=Action.import_ if imported else Action.create,
+            version=version if imported else 1,
+            timestamps=timestamps if imported else None,
+        )
         return "created"
     current = _records(conn, res, [row], False)[0]
     fields = {k: v for k, v in payload.items() if k != "slug"}
     changed = changes_anything(res, current, fields)
     if changed:
+        action = Action.import_ if imported else Action.update
         update_record(conn, res, payload["slug"], fields, None, actor, action=action)
     if current["review_status"] != review_status.value:
         set_review_status(conn, res, payload["slug"], review_status, None, actor)

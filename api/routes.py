@@ -4,25 +4,28 @@ Each domain's router.py states its names, models and filters; the handlers below
 parse, authorize, call the service in a transaction, shape the response.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Engine
 
 from api import resource as service
 from api.auth.deps import EngineDep, Viewer, write_route
 from api.auth.service import Principal
 from api.auth.tables import Role
+from api.bulk.formats import CSV_MEDIA_TYPE, NDJSON_MEDIA_TYPE, csv_lines, ndjson_lines
 from api.db import read_connection, write_transaction
 from api.errors import Forbidden, NotFound
 from api.history.service import list_history, state_as_of
 from api.http import (
     Page,
     SortField,
+    SortKey,
     allowed_versions,
     list_response,
     parse_sort,
@@ -76,15 +79,41 @@ def list_page(
 ) -> Response:
     keys = parse_sort(params.sort or api.default_sort, api.sort_fields, "slug")
     engine = request.app.state.engine
+    where = [visible(api, params.review_status, viewer), *api.filters(params, engine.dialect.name)]
+    if params.format != "json":
+        return _stream(api, engine, where, keys, viewer is None, params.format)
     with read_connection(engine) as conn:
-        where = [
-            visible(api, params.review_status, viewer),
-            *api.filters(params, conn.dialect.name),
-        ]
         page = service.list_records(
             conn, api.res, where, keys, params.limit, params.cursor, public_only=viewer is None
         )
     return list_response(request, page)
+
+
+def _stream(
+    api: ResourceApi,
+    engine: Engine,
+    where: list[ColumnElement[bool]],
+    keys: list[SortKey],
+    public_only: bool,
+    fmt: str,
+) -> StreamingResponse:
+    """Every match, streamed from one read transaction (a consistent snapshot)."""
+
+    def body() -> Iterator[bytes]:
+        with read_connection(engine) as conn:
+            records = service.iter_records(conn, api.res, where, keys, public_only)
+            if fmt == "csv":
+                yield from csv_lines(api.read_model, records)
+            else:
+                yield from ndjson_lines(records)
+
+    media_type = CSV_MEDIA_TYPE if fmt == "csv" else NDJSON_MEDIA_TYPE
+    filename = f"{api.res.name}.{fmt}"
+    return StreamingResponse(
+        body(),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def build_router(api: ResourceApi) -> APIRouter:

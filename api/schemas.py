@@ -1,6 +1,6 @@
 """Request and response pieces every resource shares: list parameters, patch rules."""
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +25,10 @@ class ListParams(BaseModel):
     review_status: list[ReviewStatus] = Field(
         default_factory=list,
         description="Editors only: list drafts or retracted records (default: published).",
+    )
+    format: Literal["json", "csv", "ndjson"] = Field(
+        "json",
+        description="json: one page in the list envelope; csv or ndjson: every match, streamed.",
     )
 
 

@@ -11,7 +11,6 @@ from sqlalchemy import Engine
 
 from api.db import write_transaction
 from api.errors import ApiError
-from api.history.tables import Action
 from api.initiatives.models import InitiativeCreate
 from api.initiatives.service import RESOURCE as INITIATIVES
 from api.initiatives.tables import INVERSE_RELATION, Relation
@@ -92,7 +91,7 @@ def symmetric_relations(initiatives: list[dict[str, Any]]) -> dict[str, list[dic
 
 def _apply(conn: Any, res: Resource, path: Path, payload: dict[str, Any]) -> str:
     try:
-        return upsert_record(conn, res, payload, SEED_ACTOR, ReviewStatus.published, Action.create)
+        return upsert_record(conn, res, payload, SEED_ACTOR, ReviewStatus.published)
     except ApiError as exc:
         where = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors or []
