@@ -182,9 +182,7 @@ def build_router(api: ResourceApi) -> APIRouter:
         operation_id=f"update_{one}",
         summary=f"Change a {one} (JSON merge patch)",
         response_model=Read,
-        **_merge_openapi(
-            write_route(Role.contributor), {**not_found, **conditional}, merge_patch_body(Update)
-        ),
+        **write_route(Role.contributor, {**not_found, **conditional}, merge_patch_body(Update)),
     )
     async def patch(request: Request, engine: EngineDep, slug: SlugPath, body: Update) -> Response:  # type: ignore[valid-type]
         versions = allowed_versions(request)
@@ -201,8 +199,8 @@ def build_router(api: ResourceApi) -> APIRouter:
         summary=f"Delete a {one} (its history is kept)",
         status_code=204,
         response_class=Response,
-        **_merge_openapi(
-            write_route(Role.editor),
+        **write_route(
+            Role.editor,
             {**not_found, **conditional, 409: {"description": "Other records use it"}},
         ),
     )
@@ -246,7 +244,7 @@ def build_router(api: ResourceApi) -> APIRouter:
             operation_id=f"{verb}_{one}",
             summary=f"{verb.capitalize()} a {one}",
             response_model=Read,
-            **_merge_openapi(write_route(Role.editor), {**not_found, 412: conditional[412]}),
+            **write_route(Role.editor, {**not_found, 412: conditional[412]}),
         )
         async def action(request: Request, engine: EngineDep, slug: SlugPath) -> Response:
             versions = allowed_versions(request) if request.headers.get("if-match") else None
@@ -264,9 +262,7 @@ def build_router(api: ResourceApi) -> APIRouter:
         operation_id=f"restore_{one}",
         summary=f"Bring back a deleted {one}",
         response_model=Read,
-        **_merge_openapi(
-            write_route(Role.editor), {**not_found, 409: {"description": "It exists"}}
-        ),
+        **write_route(Role.editor, {**not_found, 409: {"description": "It exists"}}),
     )
     async def restore(request: Request, engine: EngineDep, slug: SlugPath) -> Response:
         with write_transaction(engine) as conn:
@@ -274,15 +270,6 @@ def build_router(api: ResourceApi) -> APIRouter:
         return record_response(request, record, Location=f"/v1/{many}/{slug}")
 
     return router
-
-
-def _merge_openapi(
-    route: dict[str, Any], responses: dict[int, Any], extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    merged = {**route, "responses": {**route["responses"], **responses}}
-    if extra:
-        merged["openapi_extra"] = {**route["openapi_extra"], **extra}
-    return merged
 
 
 def merge_patch_body(model: type[BaseModel]) -> dict[str, Any]:

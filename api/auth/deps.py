@@ -65,14 +65,19 @@ def requires(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     return guard
 
 
-def write_route(role: Role) -> dict[str, Any]:
+def write_route(
+    role: Role,
+    responses: dict[int | str, Any] | None = None,
+    openapi_extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Route keyword arguments for a write: the guard, and a mark the app checks at start-up."""
     return {
         "dependencies": [Depends(requires(role))],
-        "openapi_extra": {REQUIRED_ROLE: role.value},
+        "openapi_extra": {**(openapi_extra or {}), REQUIRED_ROLE: role.value},
         "responses": {
             401: {"description": "No key, or a bad, revoked or expired one"},
             403: {"description": f"The key's role is below {role.value}"},
+            **(responses or {}),
         },
     }
 

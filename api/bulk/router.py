@@ -75,13 +75,16 @@ async def _spool(request: Request, limit: int) -> IO[bytes]:
     operation_id="import_database",
     summary="Upsert NDJSON records by slug, all or nothing",
     response_model=ImportSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {NDJSON_MEDIA_TYPE: {"schema": {"type": "string"}}},
-        }
-    },
-    **write_route(Role.editor),
+    **write_route(
+        Role.editor,
+        {413: {"description": "Body over the import limit"}, 415: {"description": "Not NDJSON"}},
+        {
+            "requestBody": {
+                "required": True,
+                "content": {NDJSON_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            }
+        },
+    ),
 )
 async def import_database(request: Request, engine: EngineDep) -> Any:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

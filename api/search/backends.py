@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import Select, bindparam, column, literal_column, select, table, text
+from sqlalchemy import Select, column, select, table, text
 
 from api.search.tables import SearchDocument
 
@@ -26,9 +26,7 @@ def matching_ids(dialect: str, entity_type: str, q: str) -> Select[Any]:
         return select(doc.c.entity_id).where(
             doc.c.entity_type == entity_type, doc.c.id.in_(matched)
         )
-    tsquery = literal_column("to_tsquery('simple', :ts_query)").bindparams(
-        bindparam("ts_query", query.to_tsquery())
+    matches = text("search_document.tsv @@ to_tsquery('simple', :ts_query)").bindparams(
+        ts_query=query.to_tsquery()
     )
-    return select(doc.c.entity_id).where(
-        doc.c.entity_type == entity_type, literal_column("tsv").op("@@")(tsquery)
-    )
+    return select(doc.c.entity_id).where(doc.c.entity_type == entity_type, matches)
