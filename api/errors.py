@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("api.errors")
@@ -209,8 +210,32 @@ async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
     return problem(500, detail, instance=request.url.path)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
+    """The database is down, locked for too long, read-only or full: nothing was written."""
+    log.warning("database unavailable: %s", str(exc).splitlines()[0][:200])
+    return problem(
+        503,
+        "the database cannot take this request right now; nothing was changed, try again",
+        headers={"Retry-After": "2"},
+        instance=request.url.path,
+    )
+
+
+async def _integrity(request: Request, exc: Exception) -> ProblemResponse:
+    """A constraint caught what the checks before it could not see: a concurrent write."""
+    log.info("integrity error: %s", str(exc).splitlines()[0][:200])
+    return problem(
+        409,
+        "the change conflicts with another one made at the same time; read again and retry",
+        instance=request.url.path,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(sa_exc.IntegrityError, _integrity)
+    app.add_exception_handler(sa_exc.OperationalError, _database_unavailable)
+    app.add_exception_handler(sa_exc.InterfaceError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

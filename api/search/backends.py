@@ -4,16 +4,20 @@ from typing import Any
 
 from sqlalchemy import Select, column, select, table, text
 
+from api.errors import invalid
+from api.search.query import Query, QueryError, parse_query
 from api.search.tables import SearchDocument
 
 doc = SearchDocument.__table__  # type: ignore[attr-defined]
 fts = table("search_fts", column("rowid"))
 
 
-def _parse(q: str) -> Any:
-    from api.search.query import parse_query
-
-    return parse_query(q)
+def _parse(q: str) -> Query:
+    """The parsed query; a query that cannot be searched is a 422 naming ``q``."""
+    try:
+        return parse_query(q)
+    except QueryError as exc:
+        raise invalid(["query", "q"], str(exc)) from exc
 
 
 def matching_ids(dialect: str, entity_type: str, q: str) -> Select[Any]:
