@@ -54,22 +54,22 @@ class RecordColumns(SQLModel):
     """Columns of every curated table (initiatives, sectors, organizations, sources)."""
 
     id: int | None = Field(default=None, sa_column_kwargs={"autoincrement": True}, primary_key=True)
-    slug: str = Field(sa_type=String(80), nullable=False, unique=True)  # type: ignore[call-overload]
+    slug: str = Field(sa_type=String(80), nullable=False, unique=True)
     review_status: str = Field(
         default=ReviewStatus.draft.value,
-        sa_type=String(16),  # type: ignore[call-overload]
+        sa_type=String(16),
         nullable=False,
         index=True,
     )
-    version: int = Field(default=1, sa_type=Integer, nullable=False)  # type: ignore[call-overload]
+    version: int = Field(default=1, sa_type=Integer, nullable=False)
     created_at: datetime = Field(
         default_factory=utcnow,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         nullable=False,
     )
     updated_at: datetime = Field(
         default_factory=utcnow,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         nullable=False,
     )
 

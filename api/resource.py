@@ -138,7 +138,7 @@ def list_records(
     rows = conn.execute(query.order_by(*order_by(keys)).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(keys, rows[-1]._mapping) if more and rows else None
+    next_cursor = encode_cursor(keys, dict(rows[-1]._mapping)) if more and rows else None
     items = _records(conn, res, rows, public_only)
     return {"items": items, "total": total, "next_cursor": next_cursor}
 
@@ -286,6 +286,7 @@ def create_record(
             updated_at=updated_at,
         )
     )
+    assert result.inserted_primary_key is not None
     record_id = int(result.inserted_primary_key[0])
     ctx = WriteContext(actor)
     if res.write:

@@ -126,16 +126,18 @@ def build_router(api: ResourceApi) -> APIRouter:
         api.update_model,
         api.params_model,
     )
-    not_found = {404: {"description": f"No {one} has this slug"}}
-    conditional = {
+    not_found: dict[int | str, dict[str, Any]] = {404: {"description": f"No {one} has this slug"}}
+    conditional: dict[int | str, dict[str, Any]] = {
         412: {"description": "If-Match names an older version"},
         428: {"description": "If-Match is missing"},
     }
 
     @router.get("", operation_id=f"list_{many}", summary=f"List {many}", response_model=Page[Read])  # type: ignore[valid-type]
     async def list_(
-        request: Request, viewer: Viewer, params: Annotated[Params, Query()]
-    ) -> Response:  # type: ignore[valid-type]
+        request: Request,
+        viewer: Viewer,
+        params: Annotated[Params, Query()],  # type: ignore[valid-type]
+    ) -> Response:
         return list_page(request, api, params, viewer)
 
     @router.get(
@@ -172,7 +174,7 @@ def build_router(api: ResourceApi) -> APIRouter:
         **write_route(Role.contributor),
     )
     async def create(request: Request, engine: EngineDep, body: Create) -> Response:  # type: ignore[valid-type]
-        payload = body.model_dump(mode="json")
+        payload = body.model_dump(mode="json")  # type: ignore[attr-defined]
         with write_transaction(engine) as conn:
             record = service.create_record(conn, res, payload, _principal(request).name)
         return record_response(request, record, 201, Location=f"/v1/{many}/{record['slug']}")
@@ -186,7 +188,7 @@ def build_router(api: ResourceApi) -> APIRouter:
     )
     async def patch(request: Request, engine: EngineDep, slug: SlugPath, body: Update) -> Response:  # type: ignore[valid-type]
         versions = allowed_versions(request)
-        changes = body.model_dump(mode="json", exclude_unset=True)
+        changes = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
         with write_transaction(engine) as conn:
             record = service.update_record(
                 conn, res, slug, changes, versions, _principal(request).name

@@ -85,7 +85,7 @@ def write_route(
 def assert_writes_guarded(routes: list[Any]) -> None:
     """Refuse to start an app with a write route that forgot its guard."""
     for route in routes:
-        if not isinstance(route, APIRoute) or not (route.methods - READ_METHODS):
+        if not isinstance(route, APIRoute) or not (set(route.methods or ()) - READ_METHODS):
             continue
         extra = route.openapi_extra or {}
         if REQUIRED_ROLE not in extra:

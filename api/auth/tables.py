@@ -23,14 +23,14 @@ class ApiKey(SQLModel, table=True):
     __table_args__ = (CheckConstraint(in_list("role", Role), name="role"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(sa_type=String(100), nullable=False, unique=True)  # type: ignore[call-overload]
-    role: str = Field(sa_type=String(16), nullable=False)  # type: ignore[call-overload]
-    prefix: str = Field(sa_type=String(16), nullable=False, unique=True)  # type: ignore[call-overload]
-    key_hash: str = Field(sa_type=String(64), nullable=False)  # type: ignore[call-overload]
+    name: str = Field(sa_type=String(100), nullable=False, unique=True)
+    role: str = Field(sa_type=String(16), nullable=False)
+    prefix: str = Field(sa_type=String(16), nullable=False, unique=True)
+    key_hash: str = Field(sa_type=String(64), nullable=False)
     created_at: datetime = Field(
         default_factory=utcnow,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         nullable=False,
     )
-    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -6,6 +6,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import BaseModel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
@@ -35,7 +36,7 @@ def _csv(engine: Engine, name: str) -> Iterator[bytes]:
     from api.sectors.models import SectorRead
     from api.sources.models import SourceRead
 
-    models = {
+    models: dict[str, type[BaseModel]] = {
         "initiatives": InitiativeRead,
         "sectors": SectorRead,
         "organizations": OrganizationRead,

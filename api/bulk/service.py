@@ -228,14 +228,14 @@ def _apply_relations(
     if report.errors:
         return
     changed: set[int] = set()
-    for record_id, links in wanted.items():
+    for record_id, wanted_links in wanted.items():
         current = {
             r.related_id: r.relation
             for r in conn.execute(
                 select(relation_table).where(relation_table.c.initiative_id == record_id)
             )
         }
-        if current == links:
+        if current == wanted_links:
             continue
         conn.execute(
             delete(relation_table).where(
@@ -245,16 +245,16 @@ def _apply_relations(
                 )
             )
         )
-        rows = []
-        for other, relation in links.items():
+        pairs: list[dict[str, Any]] = []
+        for other, relation in wanted_links.items():
             inverse = INVERSE_RELATION[Relation(relation)].value
-            rows.append({"initiative_id": record_id, "related_id": other, "relation": relation})
-            rows.append({"initiative_id": other, "related_id": record_id, "relation": inverse})
-        if rows:
-            conn.execute(insert(relation_table), rows)
+            pairs.append({"initiative_id": record_id, "related_id": other, "relation": relation})
+            pairs.append({"initiative_id": other, "related_id": record_id, "relation": inverse})
+        if pairs:
+            conn.execute(insert(relation_table), pairs)
         changed.add(record_id)
-        changed.update(set(current) ^ set(links))
-        changed.update(o for o in set(current) & set(links) if current[o] != links[o])
+        changed.update(set(current) ^ set(wanted_links))
+        changed.update(o for o in set(current) & set(wanted_links) if current[o] != wanted_links[o])
     _settle(conn, changed, ids, outcomes, actor, report)
 
 

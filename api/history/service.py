@@ -88,7 +88,7 @@ def list_history(
     rows = conn.execute(query.order_by(desc(t.c.id)).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(keys, rows[-1]._mapping) if more and rows else None
+    next_cursor = encode_cursor(keys, dict(rows[-1]._mapping)) if more and rows else None
     return {"items": [_public(r) for r in rows], "total": total, "next_cursor": next_cursor}
 
 

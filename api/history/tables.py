@@ -29,16 +29,16 @@ class Revision(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     # No foreign key: a revision outlives the record it describes.
-    resource: str = Field(sa_type=String(20), nullable=False)  # type: ignore[call-overload]
+    resource: str = Field(sa_type=String(20), nullable=False)
     record_id: int = Field(nullable=False)
-    slug: str = Field(sa_type=String(80), nullable=False)  # type: ignore[call-overload]
+    slug: str = Field(sa_type=String(80), nullable=False)
     version: int = Field(nullable=False)
-    action: str = Field(sa_type=String(16), nullable=False)  # type: ignore[call-overload]
-    actor: str = Field(sa_type=String(100), nullable=False)  # type: ignore[call-overload]
+    action: str = Field(sa_type=String(16), nullable=False)
+    actor: str = Field(sa_type=String(100), nullable=False)
     at: datetime = Field(
         default_factory=utcnow,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         nullable=False,
     )
-    changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)  # type: ignore[call-overload]
-    snapshot: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # type: ignore[call-overload]
+    changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    snapshot: dict[str, Any] | None = Field(default=None, sa_type=JSON)

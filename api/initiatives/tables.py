@@ -80,13 +80,13 @@ class Initiative(RecordColumns, table=True):
         Index("ix_initiative_start_year_slug", "start_year", "slug"),
     )
 
-    name: str = Field(sa_type=String(300), nullable=False)  # type: ignore[call-overload]
-    name_zh: str | None = Field(default=None, sa_type=String(200))  # type: ignore[call-overload]
-    aliases: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)  # type: ignore[call-overload]
-    kind: str = Field(sa_type=String(16), nullable=False, index=True)  # type: ignore[call-overload]
-    status: str = Field(sa_type=String(16), nullable=False, index=True)  # type: ignore[call-overload]
-    country: str = Field(sa_type=String(2), nullable=False, index=True)  # type: ignore[call-overload]
-    summary: str = Field(default="", sa_type=Text, nullable=False)  # type: ignore[call-overload]
+    name: str = Field(sa_type=String(300), nullable=False)
+    name_zh: str | None = Field(default=None, sa_type=String(200))
+    aliases: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    kind: str = Field(sa_type=String(16), nullable=False, index=True)
+    status: str = Field(sa_type=String(16), nullable=False, index=True)
+    country: str = Field(sa_type=String(2), nullable=False, index=True)
+    summary: str = Field(default="", sa_type=Text, nullable=False)
     start_year: int | None = Field(default=None)
     end_year: int | None = Field(default=None)
 
@@ -116,7 +116,7 @@ class InitiativeOrganization(SQLModel, table=True):
 
     initiative_id: int = _fk("initiative.id", "CASCADE")
     organization_id: int = _fk("organization.id", "RESTRICT")
-    role: str = Field(sa_type=String(16), primary_key=True)  # type: ignore[call-overload]
+    role: str = Field(sa_type=String(16), primary_key=True)
 
 
 class InitiativeRelation(SQLModel, table=True):
@@ -131,7 +131,7 @@ class InitiativeRelation(SQLModel, table=True):
 
     initiative_id: int = _fk("initiative.id", "CASCADE")
     related_id: int = _fk("initiative.id", "CASCADE")
-    relation: str = Field(sa_type=String(20), nullable=False)  # type: ignore[call-overload]
+    relation: str = Field(sa_type=String(20), nullable=False)
 
 
 class Evidence(SQLModel, table=True):
@@ -150,24 +150,24 @@ class Evidence(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     initiative_id: int | None = Field(
         default=None,
-        sa_type=Integer,  # type: ignore[call-overload]
+        sa_type=Integer,
         sa_column_args=[ForeignKey("initiative.id", ondelete="CASCADE")],
         index=True,
     )
     sector_id: int | None = Field(
         default=None,
-        sa_type=Integer,  # type: ignore[call-overload]
+        sa_type=Integer,
         sa_column_args=[ForeignKey("sector.id", ondelete="CASCADE")],
         index=True,
     )
     organization_id: int | None = Field(
         default=None,
-        sa_type=Integer,  # type: ignore[call-overload]
+        sa_type=Integer,
         sa_column_args=[ForeignKey("organization.id", ondelete="CASCADE")],
         index=True,
     )
     excerpt_id: int = Field(
-        sa_type=Integer,  # type: ignore[call-overload]
+        sa_type=Integer,
         sa_column_args=[ForeignKey("excerpt.id", ondelete="RESTRICT")],
         nullable=False,
         index=True,

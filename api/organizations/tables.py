@@ -37,11 +37,11 @@ class Organization(RecordColumns, table=True):
         ),
     )
 
-    name: str = Field(sa_type=String(200), nullable=False)  # type: ignore[call-overload]
-    name_zh: str | None = Field(default=None, sa_type=String(200))  # type: ignore[call-overload]
-    aliases: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)  # type: ignore[call-overload]
-    kind: str = Field(sa_type=String(16), nullable=False, index=True)  # type: ignore[call-overload]
-    country: str | None = Field(default=None, sa_type=String(2), index=True)  # type: ignore[call-overload]
-    city: str | None = Field(default=None, sa_type=String(100))  # type: ignore[call-overload]
+    name: str = Field(sa_type=String(200), nullable=False)
+    name_zh: str | None = Field(default=None, sa_type=String(200))
+    aliases: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    kind: str = Field(sa_type=String(16), nullable=False, index=True)
+    country: str | None = Field(default=None, sa_type=String(2), index=True)
+    city: str | None = Field(default=None, sa_type=String(100))
     founded_year: int | None = Field(default=None)
-    description: str = Field(default="", sa_type=Text, nullable=False)  # type: ignore[call-overload]
+    description: str = Field(default="", sa_type=Text, nullable=False)

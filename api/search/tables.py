@@ -19,8 +19,8 @@ class SearchDocument(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    entity_type: str = Field(sa_type=String(16), nullable=False)  # type: ignore[call-overload]
+    entity_type: str = Field(sa_type=String(16), nullable=False)
     entity_id: int = Field(nullable=False)
-    names: str = Field(default="", sa_type=Text, nullable=False)  # type: ignore[call-overload]
-    aliases: str = Field(default="", sa_type=Text, nullable=False)  # type: ignore[call-overload]
-    body: str = Field(default="", sa_type=Text, nullable=False)  # type: ignore[call-overload]
+    names: str = Field(default="", sa_type=Text, nullable=False)
+    aliases: str = Field(default="", sa_type=Text, nullable=False)
+    body: str = Field(default="", sa_type=Text, nullable=False)

@@ -20,7 +20,7 @@ class Sector(RecordColumns, table=True):
         CheckConstraint(in_list("kind", SectorKind), name="kind"),
     )
 
-    name: str = Field(sa_type=String(200), nullable=False)  # type: ignore[call-overload]
-    name_zh: str | None = Field(default=None, sa_type=String(200))  # type: ignore[call-overload]
-    kind: str = Field(sa_type=String(16), nullable=False, index=True)  # type: ignore[call-overload]
-    description: str = Field(default="", sa_type=Text, nullable=False)  # type: ignore[call-overload]
+    name: str = Field(sa_type=String(200), nullable=False)
+    name_zh: str | None = Field(default=None, sa_type=String(200))
+    kind: str = Field(sa_type=String(16), nullable=False, index=True)
+    description: str = Field(default="", sa_type=Text, nullable=False)

@@ -15,11 +15,11 @@ class Source(RecordColumns, table=True):
         CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),
     )
 
-    title: str = Field(sa_type=String(500), nullable=False)  # type: ignore[call-overload]
-    authors: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)  # type: ignore[call-overload]
-    publisher: str | None = Field(default=None, sa_type=String(300))  # type: ignore[call-overload]
+    title: str = Field(sa_type=String(500), nullable=False)
+    authors: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    publisher: str | None = Field(default=None, sa_type=String(300))
     published_on: date | None = Field(default=None)
-    url: str | None = Field(default=None, sa_type=String(2000))  # type: ignore[call-overload]
+    url: str | None = Field(default=None, sa_type=String(2000))
 
 
 class Excerpt(SQLModel, table=True):
@@ -28,11 +28,11 @@ class Excerpt(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     source_id: int = Field(
-        sa_type=Integer,  # type: ignore[call-overload]
+        sa_type=Integer,
         sa_column_args=[ForeignKey("source.id", ondelete="CASCADE")],
         nullable=False,
     )
-    key: str = Field(sa_type=String(80), nullable=False)  # type: ignore[call-overload]
-    quote: str = Field(sa_type=Text, nullable=False)  # type: ignore[call-overload]
-    locator: str | None = Field(default=None, sa_type=String(100))  # type: ignore[call-overload]
+    key: str = Field(sa_type=String(80), nullable=False)
+    quote: str = Field(sa_type=Text, nullable=False)
+    locator: str | None = Field(default=None, sa_type=String(100))
     position: int = Field(default=0, nullable=False)
