@@ -36,11 +36,16 @@ run: seed
 test: $(DEV_STAMP)
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
+# alembic check compares the models with a database migrated to head, on both kinds.
+CHECK_DB := data/alembic-check.db
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/alembic check
+	rm -f $(CHECK_DB) && mkdir -p data
+	TRACKER_DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/alembic upgrade head
+	TRACKER_DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/alembic check
+	$(BIN)/python -m tests.pg_check $(BIN)/alembic
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff format .
