@@ -14,6 +14,7 @@ from api.errors import install_error_handlers
 from api.initiatives.router import router as initiatives_router
 from api.middleware import BodySizeLimit, SecurityHeaders
 from api.organizations.router import router as organizations_router
+from api.ratelimit.service import RateLimiter
 from api.sectors.router import router as sectors_router
 from api.sources.router import router as sources_router
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = build_engine(settings.database_url)
+    app.state.rate_limiter = RateLimiter(app.state.engine)
     for router in (
         initiatives_router,
         sectors_router,

@@ -11,6 +11,7 @@ from api.initiatives.tables import (
     InitiativeSector,
 )
 from api.organizations.tables import Organization
+from api.ratelimit.tables import RateLimitWindow
 from api.search.tables import SearchDocument
 from api.sectors.tables import Sector
 from api.sources.tables import Excerpt, Source
@@ -24,6 +25,7 @@ __all__ = [
     "InitiativeRelation",
     "InitiativeSector",
     "Organization",
+    "RateLimitWindow",
     "Revision",
     "SearchDocument",
     "Sector",

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from api.auth.service import Principal, authenticate
 from api.auth.tables import Role
 from api.errors import Forbidden, Unauthorized
+from api.ratelimit.service import RateLimiter
 
 REQUIRED_ROLE = "x-required-role"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -33,6 +34,19 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
+def _authenticate(request: Request, engine: Engine, token: str) -> Principal:
+    """Check a key, counting failures per client address (429 once there are too many)."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limit = request.app.state.settings.auth_failure_limit
+    bucket = f"auth-failure:{request.client.host if request.client else 'unknown'}"
+    limiter.refuse_if_over(bucket, limit, "failed authentications")
+    try:
+        return authenticate(engine, token)
+    except Unauthorized:
+        limiter.check(bucket, limit, "failed authentications")
+        raise
+
+
 async def optional_principal(request: Request, engine: EngineDep) -> Principal | None:
     """The caller, or None for an anonymous reader (401 if a key is sent but is bad)."""
     token = _bearer(request)
@@ -40,7 +54,7 @@ async def optional_principal(request: Request, engine: EngineDep) -> Principal |
         if not request.app.state.settings.anonymous_reads:
             raise Unauthorized("this server requires an API key for reading")
         return None
-    return authenticate(engine, token)
+    return _authenticate(request, engine, token)
 
 
 Viewer = Annotated[Principal | None, Depends(optional_principal)]
