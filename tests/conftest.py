@@ -157,7 +157,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path, run_id: str) -> Ite
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path, run_id: str) -> Iterator[str]:
+def empty_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, run_id: str
+) -> Iterator[str]:
     """An empty database (no schema) of each kind."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
