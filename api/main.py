@@ -13,6 +13,7 @@ from api.db import build_engine
 from api.errors import install_error_handlers
 from api.initiatives.router import router as initiatives_router
 from api.middleware import BodySizeLimit, SecurityHeaders
+from api.openapi import build_openapi
 from api.organizations.router import router as organizations_router
 from api.ratelimit.service import RateLimiter
 from api.sectors.router import router as sectors_router
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     assert_writes_guarded(app.routes)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(

@@ -119,6 +119,7 @@ def _stream(
 def build_router(api: ResourceApi) -> APIRouter:
     res = api.res
     one, many = res.singular, res.name
+    a_one = f"{'an' if one[0] in 'aeiou' else 'a'} {one}"
     router = APIRouter(prefix=f"/v1/{many}", tags=[many])
     Read, Create, Update, Params = (  # noqa: N806 - they are types
         api.read_model,
@@ -168,7 +169,7 @@ def build_router(api: ResourceApi) -> APIRouter:
     @router.post(
         "",
         operation_id=f"create_{one}",
-        summary=f"Create a {one} (as a draft)",
+        summary=f"Create {a_one} (as a draft)",
         status_code=201,
         response_model=Read,
         **write_route(Role.contributor),
@@ -182,7 +183,7 @@ def build_router(api: ResourceApi) -> APIRouter:
     @router.patch(
         "/{slug}",
         operation_id=f"update_{one}",
-        summary=f"Change a {one} (JSON merge patch)",
+        summary=f"Change {a_one} (JSON merge patch)",
         response_model=Read,
         **write_route(Role.contributor, {**not_found, **conditional}, merge_patch_body(Update)),
     )
@@ -198,7 +199,7 @@ def build_router(api: ResourceApi) -> APIRouter:
     @router.delete(
         "/{slug}",
         operation_id=f"delete_{one}",
-        summary=f"Delete a {one} (its history is kept)",
+        summary=f"Delete {a_one} (its history is kept)",
         status_code=204,
         response_class=Response,
         **write_route(
@@ -222,7 +223,7 @@ def build_router(api: ResourceApi) -> APIRouter:
     @router.get(
         "/{slug}/history",
         operation_id=f"list_{one}_history",
-        summary=f"Revisions of a {one}, newest first",
+        summary=f"Revisions of {a_one}, newest first",
         response_model=Page[RevisionRead],
         responses=not_found,
     )
@@ -244,7 +245,7 @@ def build_router(api: ResourceApi) -> APIRouter:
         @router.post(
             f"/{{slug}}/{verb}",
             operation_id=f"{verb}_{one}",
-            summary=f"{verb.capitalize()} a {one}",
+            summary=f"{verb.capitalize()} {a_one}",
             response_model=Read,
             **write_route(Role.editor, {**not_found, 412: conditional[412]}),
         )
