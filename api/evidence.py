@@ -5,7 +5,7 @@ from collections import defaultdict
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Column, Connection, and_, delete, insert, select, tuple_
+from sqlalchemy import Column, Connection, Select, bindparam, delete, insert, select, tuple_
 
 from api.errors import field_error
 from api.initiatives.tables import Evidence
@@ -76,9 +76,9 @@ def replace_evidence(conn: Connection, column: str, record_id: int, excerpt_ids:
         )
 
 
-def load_evidence(conn: Connection, column: str, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+def _evidence_statement(column: str) -> Select[Any]:
     col: Column[int] = evidence_table.c[column]
-    rows = conn.execute(
+    return (
         select(
             col.label("owner"),
             source_table.c.slug,
@@ -90,13 +90,23 @@ def load_evidence(conn: Connection, column: str, ids: list[int]) -> dict[int, li
         .select_from(
             evidence_table.join(
                 excerpt_table, excerpt_table.c.id == evidence_table.c.excerpt_id
-            ).join(source_table, and_(source_table.c.id == excerpt_table.c.source_id))
+            ).join(source_table, source_table.c.id == excerpt_table.c.source_id)
         )
-        .where(col.in_(ids))
+        .where(col.in_(bindparam("ids", expanding=True)))
         .order_by(col, evidence_table.c.position)
-    ).all()
+    )
+
+
+# Built once: evidence is embedded in every read and list page.
+EVIDENCE_BY_OWNER = {
+    column: _evidence_statement(column)
+    for column in ("initiative_id", "sector_id", "organization_id")
+}
+
+
+def load_evidence(conn: Connection, column: str, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
+    for r in conn.execute(EVIDENCE_BY_OWNER[column], {"ids": ids}):
         out[r.owner].append(
             {
                 "source": r.slug,

@@ -16,7 +16,7 @@ REQUIRED_ROLE = "x-required-role"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def app_engine(request: Request) -> Engine:
+async def app_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 

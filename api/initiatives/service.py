@@ -3,7 +3,18 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 
 from api.errors import field_error
 from api.http import SortField
@@ -57,34 +68,50 @@ SORT_FIELDS = {
 # --- embedding ---------------------------------------------------------------------------
 
 
-def _embed(conn: Connection, ids: list[int], public_only: bool) -> dict[int, Record]:
-    out: dict[int, Record] = {i: {"sectors": [], "organizations": [], "related": []} for i in ids}
-    sectors = select(sector_link.c.initiative_id, sector_table.c.slug).join(
-        sector_table, sector_table.c.id == sector_link.c.sector_id
+def _embed_statements(public_only: bool) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """The three link queries, built once: they run on every read and list page."""
+    ids = bindparam("ids", expanding=True)
+    sectors = (
+        select(sector_link.c.initiative_id, sector_table.c.slug)
+        .join(sector_table, sector_table.c.id == sector_link.c.sector_id)
+        .where(sector_link.c.initiative_id.in_(ids))
+        .order_by(sector_table.c.slug)
     )
-    orgs = select(
-        org_link.c.initiative_id, org_table.c.slug, org_table.c.name, org_link.c.role
-    ).join(org_table, org_table.c.id == org_link.c.organization_id)
-    related = select(
-        relation_table.c.initiative_id, table.c.slug, table.c.name, relation_table.c.relation
-    ).join(table, table.c.id == relation_table.c.related_id)
+    orgs = (
+        select(org_link.c.initiative_id, org_table.c.slug, org_table.c.name, org_link.c.role)
+        .join(org_table, org_table.c.id == org_link.c.organization_id)
+        .where(org_link.c.initiative_id.in_(ids))
+        .order_by(org_table.c.slug, org_link.c.role)
+    )
+    related = (
+        select(
+            relation_table.c.initiative_id, table.c.slug, table.c.name, relation_table.c.relation
+        )
+        .join(table, table.c.id == relation_table.c.related_id)
+        .where(relation_table.c.initiative_id.in_(ids))
+        .order_by(table.c.slug)
+    )
     if public_only:
         sectors = sectors.where(sector_table.c.review_status == PUBLISHED)
         orgs = orgs.where(org_table.c.review_status == PUBLISHED)
         related = related.where(table.c.review_status == PUBLISHED)
-    for r in conn.execute(
-        sectors.where(sector_link.c.initiative_id.in_(ids)).order_by(sector_table.c.slug)
-    ):
+    return sectors, orgs, related
+
+
+EMBED = {public_only: _embed_statements(public_only) for public_only in (False, True)}
+
+
+def _embed(conn: Connection, ids: list[int], public_only: bool) -> dict[int, Record]:
+    out: dict[int, Record] = {i: {"sectors": [], "organizations": [], "related": []} for i in ids}
+    sectors, orgs, related = EMBED[public_only]
+    params = {"ids": ids}
+    for r in conn.execute(sectors, params):
         out[r.initiative_id]["sectors"].append(r.slug)
-    for r in conn.execute(
-        orgs.where(org_link.c.initiative_id.in_(ids)).order_by(org_table.c.slug, org_link.c.role)
-    ):
+    for r in conn.execute(orgs, params):
         out[r.initiative_id]["organizations"].append(
             {"slug": r.slug, "role": r.role, "name": r.name}
         )
-    for r in conn.execute(
-        related.where(relation_table.c.initiative_id.in_(ids)).order_by(table.c.slug)
-    ):
+    for r in conn.execute(related, params):
         out[r.initiative_id]["related"].append(
             {"slug": r.slug, "relation": r.relation, "name": r.name}
         )
