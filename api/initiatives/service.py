@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Select,
@@ -70,7 +71,7 @@ SORT_FIELDS = {
 
 def _embed_statements(public_only: bool) -> tuple[Select[Any], Select[Any], Select[Any]]:
     """The three link queries, built once: they run on every read and list page."""
-    ids = bindparam("ids", expanding=True)
+    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
     sectors = (
         select(sector_link.c.initiative_id, sector_table.c.slug)
         .join(sector_table, sector_table.c.id == sector_link.c.sector_id)
