@@ -1,29 +1,18 @@
 """Alembic environment: the URL comes from the app's settings, the metadata from api.tables."""
 
 from logging.config import fileConfig
-from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection
 
 from api.config import get_settings
 from api.db import build_engine
+from api.schema_filter import include_object
 from api.tables import metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
-
-# Objects the migrations make by hand for one dialect; autogenerate must not compare them.
-HAND_MADE = {"search_fts", "tsv", "ix_search_document_tsv"}
-
-
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    if name in HAND_MADE or (name or "").startswith("search_fts_"):
-        return False
-    return not (type_ == "table" and reflected and compare_to is None and name == "search_fts")
 
 
 def _configure(connection: Connection) -> None:
