@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -41,6 +42,10 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def build_engine(url: str | None = None) -> Engine:
     settings = get_settings()
     url = url or settings.database_url
@@ -51,6 +56,8 @@ def build_engine(url: str | None = None) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False},
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
             pool_size=settings.db_pool_size,
             max_overflow=20,
         )
@@ -58,6 +65,8 @@ def build_engine(url: str | None = None) -> Engine:
         return engine
     return create_engine(
         url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         pool_size=settings.db_pool_size,
         max_overflow=10,
         pool_pre_ping=True,

@@ -8,10 +8,18 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from sqlalchemy import Connection, delete, desc, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select
 
+from api.bulk.batch import (
+    CHUNK,
+    Lookups,
+    chunks,
+    existing_ids,
+    existing_slugs,
+    insert_new,
+    write_import_revisions,
+)
 from api.errors import ApiError, ValidationFailed
-from api.history.service import diff, revision_table
 from api.http import SortField, parse_sort
 from api.initiatives.models import InitiativeCreate
 from api.initiatives.service import RESOURCE as INITIATIVES
@@ -25,11 +33,9 @@ from api.resource import (
     Resource,
     WriteContext,
     iter_records,
-    read_by_id,
     touch_records,
     upsert_record,
 )
-from api.search import index as search_index
 from api.sectors.models import SectorCreate
 from api.sectors.service import RESOURCE as SECTORS
 from api.sources.models import SourceCreate
@@ -166,10 +172,24 @@ def import_lines(
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Apply every line in the caller's transaction; if the report has errors, the caller
-    must roll back (nothing is applied after the first bad line, but every line is checked)."""
+    must roll back (nothing is applied after the first bad line, but every line is checked).
+
+    New records go in by the batch; records that exist are compared and updated one by one.
+    """
     report = ImportReport()
     relations: dict[str, tuple[int, list[dict[str, Any]]]] = {}
     outcomes: dict[str, str] = {}
+    lookups = Lookups(conn)
+    seen: set[tuple[str, str]] = set()
+    pending: list[tuple[int, dict[str, Any]]] = []
+    pending_res: Resource | None = None
+
+    def flush() -> None:
+        nonlocal pending
+        if pending and pending_res is not None and not report.errors:
+            _flush(conn, pending_res, pending, actor, lookups, outcomes, report)
+        pending = []
+
     for line_no, raw in enumerate(lines, 1):
         report.lines = line_no
         if progress and line_no % 1000 == 0:
@@ -177,22 +197,58 @@ def import_lines(
         if not raw.strip():
             continue
         parsed = parse_line(raw, line_no, report)
-        if parsed is None or report.errors:
+        if parsed is None:
             continue
         name, record = parsed
+        if (name, record["slug"]) in seen:
+            report.fail(line_no, f"{record['slug']}: appears twice in this import")
+            continue
+        seen.add((name, record["slug"]))
         res = REGISTRY[name]
         if res is INITIATIVES:
             relations[record["slug"]] = (line_no, record.pop("related"))
+        if res is not pending_res or len(pending) >= CHUNK:
+            flush()
+            pending_res = res
+        pending.append((line_no, record))
+    flush()
+    if not report.errors and relations:
+        _apply_relations(conn, relations, outcomes, actor, report)
+    if not report.errors:
+        prefix = f"{INITIATIVES.name}/"
+        created = [k.removeprefix(prefix) for k, v in outcomes.items() if v == "created"]
+        ids = existing_ids(conn, INITIATIVES, [s for s in created if f"{prefix}{s}" in outcomes])
+        write_import_revisions(conn, INITIATIVES, sorted(ids.values()), actor)
+    return report
+
+
+def _flush(
+    conn: Connection,
+    res: Resource,
+    batch: list[tuple[int, dict[str, Any]]],
+    actor: str,
+    lookups: Lookups,
+    outcomes: dict[str, str],
+    report: ImportReport,
+) -> None:
+    existing = existing_slugs(conn, res, [record["slug"] for _, record in batch])
+    new = [(line, record) for line, record in batch if record["slug"] not in existing]
+    if new:
+        # Initiatives' revisions wait until their links to each other are in.
+        deferred = res is INITIATIVES
+        for slug in insert_new(conn, res, new, actor, lookups, report.fail, not deferred):
+            outcomes[f"{res.name}/{slug}"] = "created"
+            report.counts[f"{res.name} created"] += 1
+    for line_no, record in batch:
+        if record["slug"] not in existing or report.errors:
+            continue
         try:
-            outcomes[f"{name}/{record['slug']}"] = _apply(conn, res, record, actor, report)
+            outcomes[f"{res.name}/{record['slug']}"] = _apply(conn, res, record, actor, report)
         except ApiError as exc:
             detail = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors or []
             )
             report.fail(line_no, f"{record['slug']}: {detail or exc.detail}")
-    if not report.errors and relations:
-        _apply_relations(conn, relations, outcomes, actor, report)
-    return report
 
 
 def _apply_relations(
@@ -202,16 +258,17 @@ def _apply_relations(
     actor: str,
     report: ImportReport,
 ) -> None:
-    """Links between imported initiatives, written once all exist, both directions."""
+    """Links between imported initiatives, written once all exist, both directions.
+
+    Each line states an initiative's whole set of relations. Initiatives this import created
+    have no links yet, so theirs go in by the batch; the others are replaced one by one."""
     table = INITIATIVES.table
     slugs = set(relations) | {link["slug"] for _, links in relations.values() for link in links}
     ids: dict[str, int] = {}
-    chunk = sorted(slugs)
-    for start in range(0, len(chunk), 500):
-        rows = conn.execute(
-            select(table.c.slug, table.c.id).where(table.c.slug.in_(chunk[start : start + 500]))
+    for part in chunks(sorted(slugs)):
+        ids.update(
+            conn.execute(select(table.c.slug, table.c.id).where(table.c.slug.in_(part))).all()
         )
-        ids.update({r.slug: r.id for r in rows})
     wanted: dict[int, dict[int, str]] = {}
     for slug, (line_no, links) in relations.items():
         mine = wanted.setdefault(ids[slug], {})
@@ -227,15 +284,41 @@ def _apply_relations(
                 mine[other] = link["relation"]
     if report.errors:
         return
+    created = {ids[s] for s in relations if outcomes.get(f"initiatives/{s}") == "created"}
+    changed = _replace_relations(conn, {i: w for i, w in wanted.items() if i not in created})
+    changed |= _add_relations(conn, {i: w for i, w in wanted.items() if i in created})
+    slug_of = {v: k for k, v in ids.items()}
+    ctx = WriteContext(actor)
+    for record_id in changed - created:
+        ctx.touched.add(("initiatives", record_id))
+        key = f"initiatives/{slug_of.get(record_id)}"
+        if outcomes.get(key) == "unchanged":
+            report.counts["initiatives unchanged"] -= 1
+            report.counts["initiatives updated"] += 1
+            outcomes[key] = "updated"
+    touch_records(conn, ctx)
+
+
+def _pairs(record_id: int, links: dict[int, str]) -> dict[tuple[int, int], str]:
+    out = {}
+    for other, relation in links.items():
+        out[(record_id, other)] = relation
+        out[(other, record_id)] = INVERSE_RELATION[Relation(relation)].value
+    return out
+
+
+def _replace_relations(conn: Connection, wanted: dict[int, dict[int, str]]) -> set[int]:
+    """Initiatives that existed before: replace each one's relations if they differ."""
     changed: set[int] = set()
-    for record_id, wanted_links in wanted.items():
-        current = {
-            r.related_id: r.relation
-            for r in conn.execute(
-                select(relation_table).where(relation_table.c.initiative_id == record_id)
-            )
-        }
-        if current == wanted_links:
+    for record_id, links in wanted.items():
+        current: dict[int, str] = dict(
+            conn.execute(
+                select(relation_table.c.related_id, relation_table.c.relation).where(
+                    relation_table.c.initiative_id == record_id
+                )
+            ).all()
+        )
+        if current == links:
             continue
         conn.execute(
             delete(relation_table).where(
@@ -245,57 +328,48 @@ def _apply_relations(
                 )
             )
         )
-        pairs: list[dict[str, Any]] = []
-        for other, relation in wanted_links.items():
-            inverse = INVERSE_RELATION[Relation(relation)].value
-            pairs.append({"initiative_id": record_id, "related_id": other, "relation": relation})
-            pairs.append({"initiative_id": other, "related_id": record_id, "relation": inverse})
+        pairs = _pairs(record_id, links)
         if pairs:
-            conn.execute(insert(relation_table), pairs)
-        changed.add(record_id)
-        changed.update(set(current) ^ set(wanted_links))
-        changed.update(o for o in set(current) & set(wanted_links) if current[o] != wanted_links[o])
-    _settle(conn, changed, ids, outcomes, actor, report)
-
-
-def _settle(
-    conn: Connection,
-    changed: set[int],
-    ids: dict[str, int],
-    outcomes: dict[str, str],
-    actor: str,
-    report: ImportReport,
-) -> None:
-    """Records created by this import take their links into their import revision; the others
-    whose links changed get a new version and revision."""
-    slug_of = {v: k for k, v in ids.items()}
-    ctx = WriteContext(actor)
-    for record_id in changed:
-        slug = slug_of.get(record_id)
-        if slug is not None and outcomes.get(f"initiatives/{slug}") == "created":
-            after = read_by_id(conn, INITIATIVES, record_id)
-            last = conn.execute(
-                select(revision_table.c.id)
-                .where(
-                    revision_table.c.resource == "initiatives",
-                    revision_table.c.record_id == record_id,
-                )
-                .order_by(desc(revision_table.c.id))
-                .limit(1)
-            ).scalar_one()
             conn.execute(
-                update(revision_table)
-                .where(revision_table.c.id == last)
-                .values(snapshot=after, changes=diff(None, after))
+                insert(relation_table),
+                [
+                    {"initiative_id": a, "related_id": b, "relation": r}
+                    for (a, b), r in pairs.items()
+                ],
             )
-            search_index.index_record(conn, "initiative", record_id)
-        else:
-            ctx.touched.add(("initiatives", record_id))
-            if slug is not None and outcomes.get(f"initiatives/{slug}") == "unchanged":
-                report.counts["initiatives unchanged"] -= 1
-                report.counts["initiatives updated"] += 1
-                outcomes[f"initiatives/{slug}"] = "updated"
-    touch_records(conn, ctx)
+        changed.add(record_id)
+        changed.update(set(current) ^ set(links))
+        changed.update(o for o in set(current) & set(links) if current[o] != links[o])
+    return changed
+
+
+def _add_relations(conn: Connection, wanted: dict[int, dict[int, str]]) -> set[int]:
+    """Initiatives this import created: every pair at once, minus those already written."""
+    pairs: dict[tuple[int, int], str] = {}
+    for record_id, links in wanted.items():
+        pairs.update(_pairs(record_id, links))
+    if not pairs:
+        return set()
+    present: set[tuple[int, int]] = set()
+    for part in chunks(sorted(wanted)):
+        present.update(
+            conn.execute(
+                select(relation_table.c.initiative_id, relation_table.c.related_id).where(
+                    or_(
+                        relation_table.c.initiative_id.in_(part),
+                        relation_table.c.related_id.in_(part),
+                    )
+                )
+            ).all()
+        )
+    rows = [
+        {"initiative_id": a, "related_id": b, "relation": r}
+        for (a, b), r in pairs.items()
+        if (a, b) not in present
+    ]
+    for part in chunks(rows, 5000):
+        conn.execute(insert(relation_table), part)
+    return {a for a, _ in pairs} | {b for _, b in pairs}
 
 
 def raise_if_failed(report: ImportReport) -> None:
