@@ -40,13 +40,24 @@ class Lookups:
         self.excerpts: dict[tuple[str, str], int] = {}
         self.load_excerpts(conn, None)
 
+    def pretend(self, records: list[dict[str, Any]], res: Resource) -> None:
+        """Make records that were checked but not written resolvable (id -1)."""
+        for record in records:
+            if res.name == "sectors":
+                self.sectors.setdefault(record["slug"], -1)
+            elif res.name == "organizations":
+                self.organizations.setdefault(record["slug"], -1)
+            elif res.name == "sources":
+                for excerpt in record["excerpts"]:
+                    self.excerpts.setdefault((record["slug"], excerpt["id"]), -1)
+
     def load_excerpts(self, conn: Connection, source_ids: list[int] | None) -> None:
         query = select(source_table.c.slug, excerpt_table.c.key, excerpt_table.c.id).join(
             source_table, source_table.c.id == excerpt_table.c.source_id
         )
         for part in chunks(source_ids) if source_ids is not None else [None]:
             q = query if part is None else query.where(source_table.c.id.in_(part))
-            for slug, key, excerpt_id in conn.execute(q).tuples():
+            for slug, key, excerpt_id in conn.execute(q).all():
                 self.excerpts[(slug, key)] = excerpt_id
 
 
@@ -124,12 +135,17 @@ def insert_new(
     lookups: Lookups,
     fail: Fail,
     with_revisions: bool = True,
+    write: bool = True,
 ) -> dict[str, int]:
     """Insert records known not to exist; returns slug -> id (empty after any failure).
 
     Without revisions, the caller writes them (with write_import_revisions) once the
     records are complete: initiatives get their links to each other last."""
-    if not all(_check_links(res, line, record, lookups, fail) for line, record in batch):
+    checks = [_check_links(res, line, record, lookups, fail) for line, record in batch]
+    if not all(checks) or not write:
+        # Later lines may link to these records: let them resolve, so each line is judged
+        # on its own faults (nothing is written once any line has failed).
+        lookups.pretend([record for _, record in batch], res)
         return {}
     now = utcnow()
     records = [record for _, record in batch]

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from api.auth.deps import EngineDep, Viewer, write_route
 from api.auth.tables import Role
 from api.bulk.formats import NDJSON_MEDIA_TYPE
 from api.bulk.service import export_lines, import_lines, raise_if_failed
 from api.db import read_connection, write_transaction
-from api.errors import PayloadTooLarge, UnsupportedMediaType
+from api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 router = APIRouter(tags=["bulk"])
 IMPORT_PATH = "/v1/import"
@@ -60,12 +61,18 @@ async def _spool(request: Request, limit: int) -> IO[bytes]:
     """The whole body, on disk past a few MB, before any of it is applied."""
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            spool.close()
-            raise PayloadTooLarge(f"imports are limited to {limit} bytes")
-        spool.write(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                spool.close()
+                raise PayloadTooLarge(f"imports are limited to {limit} bytes")
+            spool.write(chunk)
+    except ClientDisconnect as exc:
+        spool.close()
+        raise BadRequest(
+            "the client went away before the body ended; nothing was imported"
+        ) from exc
     spool.seek(0)
     return spool
 

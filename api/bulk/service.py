@@ -186,7 +186,7 @@ def import_lines(
 
     def flush() -> None:
         nonlocal pending
-        if pending and pending_res is not None and not report.errors:
+        if pending and pending_res is not None:
             _flush(conn, pending_res, pending, actor, lookups, outcomes, report)
         pending = []
 
@@ -236,7 +236,8 @@ def _flush(
     if new:
         # Initiatives' revisions wait until their links to each other are in.
         deferred = res is INITIATIVES
-        for slug in insert_new(conn, res, new, actor, lookups, report.fail, not deferred):
+        write = not report.errors
+        for slug in insert_new(conn, res, new, actor, lookups, report.fail, not deferred, write):
             outcomes[f"{res.name}/{slug}"] = "created"
             report.counts[f"{res.name} created"] += 1
     for line_no, record in batch:
