@@ -190,9 +190,12 @@ def keys_create(
 def keys_list() -> None:
     """List keys (names, roles, state; never the secrets)."""
     from api.auth.service import list_keys
+    from api.records import rfc3339, utcnow
 
+    now = rfc3339(utcnow())
     for key in list_keys(build_engine()):
-        state = "revoked" if key["revoked_at"] else "active"
+        expired = key["expires_at"] is not None and key["expires_at"] <= now
+        state = "revoked" if key["revoked_at"] else "expired" if expired else "active"
         typer.echo(f"{key['name']}\t{key['role']}\t{state}\t{key['created_at']}")
 
 

@@ -76,9 +76,9 @@ def replace_evidence(conn: Connection, column: str, record_id: int, excerpt_ids:
         )
 
 
-def _evidence_statement(column: str) -> Select[Any]:
+def _evidence_statement(column: str, public_only: bool) -> Select[Any]:
     col: Column[int] = evidence_table.c[column]
-    return (
+    statement = (
         select(
             col.label("owner"),
             source_table.c.slug,
@@ -95,18 +95,25 @@ def _evidence_statement(column: str) -> Select[Any]:
         .where(col.in_(bindparam("ids", expanding=True)))
         .order_by(col, evidence_table.c.position)
     )
+    if public_only:
+        statement = statement.where(source_table.c.review_status == "published")
+    return statement
 
 
 # Built once: evidence is embedded in every read and list page.
 EVIDENCE_BY_OWNER = {
-    column: _evidence_statement(column)
+    (column, public_only): _evidence_statement(column, public_only)
     for column in ("initiative_id", "sector_id", "organization_id")
+    for public_only in (False, True)
 }
 
 
-def load_evidence(conn: Connection, column: str, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+def load_evidence(
+    conn: Connection, column: str, ids: list[int], public_only: bool = False
+) -> dict[int, list[dict[str, Any]]]:
+    """Citations per record; anonymous readers see none from unpublished sources."""
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in conn.execute(EVIDENCE_BY_OWNER[column], {"ids": ids}):
+    for r in conn.execute(EVIDENCE_BY_OWNER[(column, public_only)], {"ids": ids}):
         out[r.owner].append(
             {
                 "source": r.slug,

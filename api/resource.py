@@ -53,6 +53,10 @@ class Resource:
     before_delete: Callable[[Connection, int, bool, WriteContext], None] | None = None
     # record -> its links in write form, to tell whether a payload changes anything
     links_write_form: Callable[[Record], Record] | None = None
+    # Fields other records show (an initiative's related[].name, a source's title in
+    # evidence), and who shows them: changing one changes those records too.
+    shown_by_others: tuple[str, ...] = ()
+    dependents: Callable[[Connection, int], set[tuple[str, int]]] | None = None
 
     @property
     def c(self) -> Any:
@@ -83,7 +87,11 @@ def _records(
 ) -> list[Record]:
     ids = [r.id for r in rows]
     links = res.embed(conn, ids, public_only) if res.embed and ids else {}
-    evidence = load_evidence(conn, res.evidence_column, ids) if res.evidence_column and ids else {}
+    evidence = (
+        load_evidence(conn, res.evidence_column, ids, public_only)
+        if res.evidence_column and ids
+        else {}
+    )
     out = []
     for row in rows:
         record: Record = {"slug": row.slug}
@@ -366,6 +374,8 @@ def update_record(
     if excerpt_ids is not None and res.evidence_column:
         replace_evidence(conn, res.evidence_column, row.id, excerpt_ids)
     after = _after_write(conn, res, row.id, ctx)
+    if res.dependents and any(before[f] != after[f] for f in res.shown_by_others):
+        ctx.touched |= res.dependents(conn, row.id)
     record_revision(
         conn,
         resource=res.name,
@@ -455,9 +465,7 @@ def restore_record(conn: Connection, res: Resource, slug: str, actor: str) -> Re
     last = last_revision(conn, res.name, slug)
     if last is None or last.action != Action.delete.value or last.snapshot is None:
         raise NotFound(f"no deleted {res.singular} has the slug {slug!r}")
-    payload = write_form(res, last.snapshot)
-    if res.resolve:
-        payload = _drop_dangling(conn, res, payload)
+    payload = _drop_dangling(conn, res, write_form(res, last.snapshot))
     return create_record(
         conn,
         res,
@@ -466,13 +474,16 @@ def restore_record(conn: Connection, res: Resource, slug: str, actor: str) -> Re
         review_status=ReviewStatus(last.snapshot["review_status"]),
         action=Action.restore,
         version=last.version + 1,
+        timestamps=(datetime.fromisoformat(last.snapshot["created_at"]), utcnow()),
     )
 
 
 def _drop_dangling(conn: Connection, res: Resource, payload: Record) -> Record:
-    assert res.resolve is not None
-    _, errors = res.resolve(conn, payload, None)
-    for err in sorted(errors, key=lambda e: e["loc"][-1], reverse=True):
+    """Leave out links and citations to records or excerpts that no longer exist."""
+    errors: Errors = res.resolve(conn, payload, None)[1] if res.resolve else []
+    if res.evidence_column:
+        errors += resolve_evidence(conn, payload["evidence"])[1]
+    for err in sorted(errors, key=lambda e: (e["loc"][1], e["loc"][-1]), reverse=True):
         loc = err["loc"]
         if len(loc) == 3 and isinstance(loc[2], int):
             del payload[loc[1]][loc[2]]

@@ -21,6 +21,7 @@ from api.auth.tables import Role
 from api.bulk.formats import CSV_MEDIA_TYPE, NDJSON_MEDIA_TYPE, csv_lines, ndjson_lines
 from api.db import read_connection, write_transaction
 from api.errors import Forbidden, NotFound
+from api.history.redact import redact_changes, redact_record
 from api.history.service import list_history, state_as_of
 from api.http import (
     Page,
@@ -160,8 +161,10 @@ def build_router(api: ResourceApi) -> APIRouter:
         with read_connection(engine) as conn:
             if as_of is not None:
                 record = state_as_of(conn, many, slug, as_utc(as_of))
-                if viewer is None and record.get("review_status") != ReviewStatus.published.value:
-                    raise NotFound(f"{one} {slug!r} was not published then")
+                if viewer is None:
+                    if record.get("review_status") != ReviewStatus.published.value:
+                        raise NotFound(f"{one} {slug!r} was not published then")
+                    record = redact_record(conn, record)
             else:
                 record = service.read_record(conn, res, slug, public_only=viewer is None)
         return record_response(request, record)
@@ -239,6 +242,9 @@ def build_router(api: ResourceApi) -> APIRouter:
             if viewer is None:
                 service.read_record(conn, res, slug, public_only=True)
             page = list_history(conn, many, slug, limit, cursor)
+            if viewer is None:
+                for item in page["items"]:
+                    item["changes"] = redact_changes(conn, item["changes"])
         return list_response(request, page)
 
     def review_action(status: ReviewStatus, verb: str) -> None:

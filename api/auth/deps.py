@@ -1,6 +1,6 @@
 """Who is calling, and the guard every write route must declare."""
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -13,6 +13,7 @@ from api.errors import Forbidden, Unauthorized
 from api.ratelimit.service import RateLimiter
 
 REQUIRED_ROLE = "x-required-role"
+GUARD_ROLE = "required_role"  # set on each guard, so start-up can check routes carry one
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -76,6 +77,7 @@ def requires(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         return principal
 
     guard.__name__ = f"requires_{role.value}"
+    setattr(guard, GUARD_ROLE, role.value)
     return guard
 
 
@@ -96,11 +98,27 @@ def write_route(
     }
 
 
+def _routes(routes: list[Any]) -> Iterator[tuple[Any, str, set[str]]]:
+    """(route, path, methods) of every route, including those of included routers."""
+    try:
+        from fastapi.routing import iter_route_contexts  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # older FastAPI copies included routes into app.routes
+        for route in routes:
+            yield route, getattr(route, "path", "?"), set(getattr(route, "methods", None) or ())
+        return
+    for context in iter_route_contexts(routes):
+        yield context.original_route, context.path or "?", set(context.methods or ())
+
+
 def assert_writes_guarded(routes: list[Any]) -> None:
-    """Refuse to start an app with a write route that forgot its guard."""
-    for route in routes:
-        if not isinstance(route, APIRoute) or not (set(route.methods or ()) - READ_METHODS):
+    """Refuse to start an app with a write route that has no role guard, or whose guard does
+    not match the role it documents."""
+    for route, path, methods in _routes(routes):
+        if not methods - READ_METHODS:
             continue
-        extra = route.openapi_extra or {}
-        if REQUIRED_ROLE not in extra:
-            raise RuntimeError(f"write route {route.path} {route.methods} has no role guard")
+        if not isinstance(route, APIRoute):
+            raise RuntimeError(f"write route {path} {sorted(methods)} is not a guarded API route")
+        documented = (route.openapi_extra or {}).get(REQUIRED_ROLE)
+        guards = {getattr(d.dependency, GUARD_ROLE, None) for d in route.dependencies}
+        if documented is None or documented not in guards:
+            raise RuntimeError(f"write route {path} {sorted(methods)} has no role guard")

@@ -259,8 +259,12 @@ def _check(scalars: Record) -> Errors:
     return []
 
 
+def _partners(conn: Connection, record_id: int) -> set[tuple[str, int]]:
+    return {("initiatives", other) for other in _current_relations(conn, record_id)}
+
+
 def _before_delete(conn: Connection, record_id: int, detach: bool, ctx: WriteContext) -> None:
-    ctx.touched.update(("initiatives", other) for other in _current_relations(conn, record_id))
+    ctx.touched |= _partners(conn, record_id)
 
 
 RESOURCE = register(
@@ -288,6 +292,8 @@ RESOURCE = register(
         check=_check,
         before_delete=_before_delete,
         links_write_form=_links_write_form,
+        shown_by_others=("name",),
+        dependents=_partners,
     )
 )
 

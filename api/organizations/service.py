@@ -43,6 +43,13 @@ def _before_delete(conn: Connection, org_id: int, detach: bool, ctx: WriteContex
         ctx.touched.update(("initiatives", u.id) for u in users)
 
 
+def _users(conn: Connection, org_id: int) -> set[tuple[str, int]]:
+    rows = conn.execute(
+        select(link_table.c.initiative_id).where(link_table.c.organization_id == org_id)
+    ).scalars()
+    return {("initiatives", initiative_id) for initiative_id in rows}
+
+
 RESOURCE = register(
     Resource(
         name="organizations",
@@ -61,6 +68,8 @@ RESOURCE = register(
         search_type="organization",
         evidence_column="organization_id",
         before_delete=_before_delete,
+        shown_by_others=("name",),
+        dependents=_users,
     )
 )
 

@@ -123,6 +123,10 @@ def _before_delete(conn: Connection, source_id: int, detach: bool, ctx: WriteCon
         ctx.touched.update(citers)
 
 
+def _citing_records(conn: Connection, source_id: int) -> set[tuple[str, int]]:
+    return _citers(conn, [row.id for row in _existing(conn, source_id).values()])
+
+
 RESOURCE = register(
     Resource(
         name="sources",
@@ -135,6 +139,8 @@ RESOURCE = register(
         write=_write,
         before_delete=_before_delete,
         links_write_form=_links_write_form,
+        shown_by_others=("title",),
+        dependents=_citing_records,
     )
 )
 
