@@ -157,7 +157,7 @@ def _clean_loc(loc: Sequence[Any]) -> list[str | int]:
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
-        msg = str(err.get("msg", "invalid value"))
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if err.get("type") == "extra_forbidden":
             msg = "unknown field"
         out.append(field_error(_clean_loc(err.get("loc", ())), msg))

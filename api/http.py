@@ -96,14 +96,20 @@ def encode_cursor(keys: Sequence[SortKey], row: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+INT_LIMIT = 2**31 - 1  # what every sortable integer column holds, on both databases
+
+
 def _coerce(value: Any, kind: type) -> Any:
+    """A cursor value of the sort field's type, within what the column can hold."""
     if kind is datetime:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or len(value) > 40:
             raise TypeError
         return datetime.fromisoformat(value)
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise TypeError
-    if kind is str and not isinstance(value, str):
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > INT_LIMIT:
+            raise TypeError
+        return value
+    if not isinstance(value, str) or "\x00" in value or len(value) > 1000:
         raise TypeError
     return value
 

@@ -1,7 +1,6 @@
 """create_app(): wiring only."""
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from api import __version__
 from api.auth.deps import assert_writes_guarded
@@ -12,10 +11,12 @@ from api.config import Settings, get_settings
 from api.db import build_engine
 from api.errors import install_error_handlers
 from api.initiatives.router import router as initiatives_router
-from api.middleware import BodySizeLimit, SecurityHeaders
+from api.middleware import BodySizeLimit, CatchAll, ProblemCORSMiddleware, SecurityHeaders
 from api.openapi import build_openapi
+from api.ops import install_ops
 from api.organizations.router import router as organizations_router
 from api.ratelimit.service import RateLimiter
+from api.search.router import router as search_router
 from api.sectors.router import router as sectors_router
 from api.sources.router import router as sources_router
 
@@ -43,17 +44,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sources_router,
         keys_router,
         bulk_router,
+        search_router,
     ):
         app.include_router(router)
     assert_writes_guarded(app.routes)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
+    app.add_middleware(CatchAll)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, streaming_paths=(IMPORT_PATH,)
     )
     app.add_middleware(
-        CORSMiddleware,
+        ProblemCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=[
@@ -66,4 +69,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["ETag", "Link", "Location", "X-Request-ID", "Retry-After"],
         max_age=600,
     )
+    install_ops(app, settings)  # outermost: request ids, access log and metrics see it all
     return app

@@ -1,11 +1,16 @@
 """Plain ASGI middleware (no BaseHTTPMiddleware: it costs a task per request)."""
 
+import logging
 from typing import Any
 
 import orjson
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem
+
+log = logging.getLogger("api.errors")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -107,3 +112,51 @@ class BodySizeLimit:
         start, body = _problem_413(self.max_bytes)
         await send(start)
         await send({"type": "http.response.body", "body": body})
+
+
+class CatchAll:
+    """The last net for unexpected errors, inside CORS and the security headers, so even a
+    500 reaches a browser frontend as a readable problem (Starlette's own handler for
+    Exception runs outside every middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            request_id = scope.get("state", {}).get("request_id")
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if started:
+                raise
+            detail = "the server hit an unexpected error"
+            if request_id:
+                detail += f"; quote request id {request_id} when reporting it"
+            await problem(500, detail, instance=scope.get("path"))(scope, receive, send)
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """CORS whose refused preflights are problem+json like every other error."""
+
+    def preflight_response(self, request_headers: Any) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        reason = bytes(response.body).decode(errors="replace")
+        refused = problem(400, f"CORS preflight refused: {reason}")
+        for name in ("vary", "access-control-allow-methods", "access-control-max-age"):
+            if name in response.headers:
+                refused.headers[name] = response.headers[name]
+        return refused

@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import StringConstraints
+import pycountry
+from pydantic import AfterValidator, StringConstraints
+from pydantic import Field as PydanticField
 from sqlalchemy import Column, DateTime, Integer, MetaData, String
 from sqlmodel import Field, SQLModel
 
@@ -21,7 +23,26 @@ metadata: MetaData = SQLModel.metadata
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 Slug = Annotated[str, StringConstraints(min_length=2, max_length=80, pattern=SLUG_PATTERN)]
-CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
+ISO_COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+def _iso_country(code: str) -> str:
+    code = code.upper()
+    if code not in ISO_COUNTRIES:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+Country = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{2}$"),
+    AfterValidator(_iso_country),
+    PydanticField(description="ISO 3166-1 alpha-2, e.g. CN"),
+]
+# In a query, either case is fine: ?country=cn
+CountryQuery = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), AfterValidator(_iso_country)
+]
 YEAR_MIN, YEAR_MAX = 1900, 2100
 
 

@@ -106,7 +106,7 @@ def _records(
     return out
 
 
-def _row_by_slug(conn: Connection, res: Resource, slug: str) -> Any:
+def row_by_slug(conn: Connection, res: Resource, slug: str) -> Any:
     row = conn.execute(select(res.table).where(res.c.slug == slug)).first()
     if row is None:
         raise NotFound(f"no {res.singular} has the slug {slug!r}")
@@ -114,7 +114,7 @@ def _row_by_slug(conn: Connection, res: Resource, slug: str) -> Any:
 
 
 def read_record(conn: Connection, res: Resource, slug: str, public_only: bool) -> Record:
-    row = _row_by_slug(conn, res, slug)
+    row = row_by_slug(conn, res, slug)
     if public_only and row.review_status != ReviewStatus.published.value:
         raise NotFound(f"no {res.singular} has the slug {slug!r}")
     return _records(conn, res, [row], public_only)[0]
@@ -359,7 +359,7 @@ def update_record(
     actor: str,
     action: Action = Action.update,
 ) -> Record:
-    row = _row_by_slug(conn, res, slug)
+    row = row_by_slug(conn, res, slug)
     _check_version(res, row, versions)
     before = _records(conn, res, [row], False)[0]
     if not changes_anything(res, before, patch):
@@ -400,7 +400,7 @@ def set_review_status(
     versions: set[int] | None,
     actor: str,
 ) -> Record:
-    row = _row_by_slug(conn, res, slug)
+    row = row_by_slug(conn, res, slug)
     _check_version(res, row, versions)
     if row.review_status == status.value:
         return _records(conn, res, [row], False)[0]
@@ -435,7 +435,7 @@ def delete_record(
     actor: str,
     detach: bool = False,
 ) -> None:
-    row = _row_by_slug(conn, res, slug)
+    row = row_by_slug(conn, res, slug)
     _check_version(res, row, versions)
     before = _records(conn, res, [row], False)[0]
     ctx = WriteContext(actor)

@@ -191,9 +191,10 @@ def build_router(api: ResourceApi) -> APIRouter:
         **write_route(Role.contributor, {**not_found, **conditional}, merge_patch_body(Update)),
     )
     async def patch(request: Request, engine: EngineDep, slug: SlugPath, body: Update) -> Response:  # type: ignore[valid-type]
-        versions = allowed_versions(request)
         changes = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
         with write_transaction(engine) as conn:
+            service.row_by_slug(conn, res, slug)  # 404 before 428: is there anything to match?
+            versions = allowed_versions(request)
             record = service.update_record(
                 conn, res, slug, changes, versions, _principal(request).name
             )
@@ -218,8 +219,9 @@ def build_router(api: ResourceApi) -> APIRouter:
             bool, Query(description="Unlink records that use it instead of refusing.")
         ] = False,
     ) -> Response:
-        versions = allowed_versions(request)
         with write_transaction(engine) as conn:
+            service.row_by_slug(conn, res, slug)
+            versions = allowed_versions(request)
             service.delete_record(conn, res, slug, versions, _principal(request).name, detach)
         return Response(status_code=204)
 

@@ -2,7 +2,7 @@
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from api.http import DEFAULT_LIMIT, MAX_LIMIT
 from api.records import ReviewStatus
@@ -36,16 +36,34 @@ class WriteModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class PatchModel(WriteModel):
-    """A JSON merge patch: absent fields stay, null clears a nullable field."""
+def _drop_null_from_schema(schema: dict[str, Any], cls: type) -> None:
+    """Fields that cannot be null are optional in a patch but never null: say so."""
+    for name in getattr(cls, "not_null", ()):
+        prop = schema.get("properties", {}).get(name)
+        if not prop or "anyOf" not in prop:
+            continue
+        options = [o for o in prop.pop("anyOf") if o.get("type") != "null"]
+        prop.pop("default", None)
+        if len(options) == 1:
+            prop.update(options[0])
+        else:
+            prop["anyOf"] = options
 
+
+class PatchModel(WriteModel):
+    """A JSON merge patch: absent fields stay as they are; null clears a nullable field.
+
+    Fields in ``not_null`` cannot be cleared: their schema has no null, and a null for one
+    is refused naming that field."""
+
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=_drop_null_from_schema
+    )
     not_null: ClassVar[frozenset[str]] = frozenset()
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="after")
     @classmethod
-    def _no_null_for_required(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name in cls.not_null:
-                if name in data and data[name] is None:
-                    raise ValueError(f"{name} cannot be null")
-        return data
+    def _refuse_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name in cls.not_null:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value

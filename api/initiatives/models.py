@@ -6,13 +6,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.evidence import EvidenceIn, EvidenceRead
 from api.initiatives.tables import InitiativeKind, InitiativeStatus, OrganizationRole, Relation
-from api.records import YEAR_MAX, YEAR_MIN, Slug
+from api.records import YEAR_MAX, YEAR_MIN, Country, CountryQuery, Slug
 from api.schemas import ListParams, PatchModel, WriteModel
 
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
 Alias = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-CountryQuery = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
 
 
 class OrganizationLink(BaseModel):

@@ -181,11 +181,11 @@ def _resolve(conn: Connection, payload: Record, record_id: int | None) -> tuple[
         for n, item in enumerate(items):
             slug = item["slug"]
             target = found.get(slug)
-            if target is None:
-                msg = f"no initiative has the slug {slug!r}"
-                errors.append(field_error(["body", "related", n], msg))
-            elif target == record_id or slug == payload.get("slug"):
+            if (target is not None and target == record_id) or slug == payload.get("slug"):
                 msg = "an initiative cannot be related to itself"
+                errors.append(field_error(["body", "related", n], msg))
+            elif target is None:
+                msg = f"no initiative has the slug {slug!r}"
                 errors.append(field_error(["body", "related", n], msg))
             elif target in relations:
                 msg = f"{slug!r} is related twice; give one relation per initiative"

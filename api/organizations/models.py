@@ -5,9 +5,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from api.evidence import EvidenceIn, EvidenceRead
-from api.initiatives.models import Alias, Country, CountryQuery
+from api.initiatives.models import Alias
 from api.organizations.tables import FOUNDED_MAX, FOUNDED_MIN, OrganizationKind
-from api.records import Slug
+from api.records import Country, CountryQuery, Slug
 from api.schemas import ListParams, PatchModel, WriteModel
 
 FoundedYear = Annotated[int, Field(ge=FOUNDED_MIN, le=FOUNDED_MAX)]

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 from api.errors import Conflict, field_error
 from api.http import SortField
 from api.initiatives.tables import Evidence
-from api.resource import Errors, Record, Resource, WriteContext, register
+from api.resource import REGISTRY, Errors, Record, Resource, WriteContext, register
 from api.sources.models import SourceListParams
 from api.sources.tables import Excerpt, Source
 
@@ -63,6 +63,17 @@ def _citers(conn: Connection, excerpt_ids: list[int]) -> set[tuple[str, int]]:
     return found
 
 
+def _citer_names(conn: Connection, citers: set[tuple[str, int]]) -> list[str]:
+    """Citing records as resource/slug, the way URLs name them."""
+    names = []
+    for resource in sorted({r for r, _ in citers}):
+        owner = REGISTRY[resource].table
+        ids = [i for r, i in citers if r == resource]
+        slugs = conn.execute(select(owner.c.slug).where(owner.c.id.in_(ids))).scalars()
+        names += [f"{resource}/{slug}" for slug in sorted(slugs)]
+    return names
+
+
 def _existing(conn: Connection, source_id: int) -> dict[str, Any]:
     rows = conn.execute(select(excerpt_table).where(excerpt_table.c.source_id == source_id))
     return {r.key: r for r in rows}
@@ -113,10 +124,12 @@ def _before_delete(conn: Connection, source_id: int, detach: bool, ctx: WriteCon
     excerpt_ids = [row.id for row in _existing(conn, source_id).values()]
     citers = _citers(conn, excerpt_ids)
     if citers and not detach:
+        names = _citer_names(conn, citers)
+        shown = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
         raise Conflict(
-            f"{len(citers)} records cite this source; delete with ?detach=true to drop "
-            "those citations",
-            extra={"cited_by": sorted(f"{r}:{i}" for r, i in citers)},
+            f"{len(names)} records cite this source ({shown}); delete with ?detach=true to "
+            "drop those citations",
+            extra={"cited_by": names},
         )
     if citers:
         conn.execute(delete(evidence_table).where(evidence_table.c.excerpt_id.in_(excerpt_ids)))
