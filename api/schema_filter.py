@@ -4,7 +4,14 @@ PostgreSQL), which the migrations create for one dialect each."""
 
 from typing import Any
 
-HAND_MADE = {"search_fts", "tsv", "ix_search_document_tsv"}
+HAND_MADE = {
+    "search_fts",
+    "tsv",
+    "ix_search_document_tsv",
+    "tsv_names",
+    "ix_search_document_tsv_names",
+    "ix_search_document_match",
+}
 
 
 def include_object(

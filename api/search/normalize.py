@@ -30,6 +30,9 @@ _HAN_RE = re.compile(_HAN)
 # A token is a run of Han characters (split into characters later) or a run of other letters
 # and digits; everything else (punctuation, symbols, spaces, control characters) separates.
 _TOKEN_RE = re.compile(f"[^\\W_{_HAN_CLASS}]+|(?P<han>(?:{_HAN})+)")
+# The same tokens for folded ASCII text (lower case letters and digits), several times faster:
+# most indexed prose is English.
+_ASCII_TOKEN_RE = re.compile("[a-z0-9]+")
 
 # The combining-mark blocks that NFD produces for Latin and Greek letters.
 _MARKS_CLASS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
@@ -66,6 +69,11 @@ def is_han(char: str) -> bool:
     return _HAN_RE.fullmatch(char) is not None
 
 
+def has_han(text: str) -> bool:
+    """True if ``text`` holds a Han ideograph anywhere."""
+    return _HAN_RE.search(text) is not None
+
+
 def _no_pinyin(chars: str) -> list[str]:
     # One empty syllable per character keeps the output aligned with the input characters.
     return [""] * len(chars)
@@ -81,7 +89,9 @@ def han_pinyin(run: str) -> tuple[str, ...]:
     """
     # pypinyin accepts a list from an errors callback, though its stub says str.
     on_error = cast("Callable[[str], str]", _no_pinyin)
-    syllables = lazy_pinyin(run, style=Style.NORMAL, v_to_u=True, errors=on_error)
+    # Style.TONE is pypinyin's own spelling, so it skips a conversion that costs half the time;
+    # fold() strips the tone marks and the diaeresis (nǚ → nu) as Style.NORMAL would.
+    syllables = lazy_pinyin(run, style=Style.TONE, errors=on_error)
     return tuple(fold(syllable) for syllable in syllables)
 
 
@@ -95,8 +105,11 @@ def segments(text: str) -> list[str]:
 
 def normalize(text: str) -> str:
     """The indexed form of ``text``: ``举国体制 Jǔguó`` → ``举 国 体 制 ju guo ti zhi juguo``."""
+    folded = fold(text)
+    if folded.isascii():
+        return " ".join(_ASCII_TOKEN_RE.findall(folded))
     tokens: list[str] = []
-    for match in _TOKEN_RE.finditer(fold(text)):
+    for match in _TOKEN_RE.finditer(folded):
         run = match.group()
         if match.lastgroup == "han":
             tokens.extend(run)

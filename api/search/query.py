@@ -15,6 +15,7 @@ quoted in both outputs anyway, which keeps FTS5 keywords (AND, NEAR) and tsquery
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from api.search.normalize import is_han, segments, split_pinyin
@@ -79,25 +80,49 @@ class Query:
     def highlight_terms(self) -> tuple[HighlightTerm, ...]:
         """What to mark in snippets: the tokens of the terms searched for, not the excluded."""
         terms: dict[HighlightTerm, None] = {}  # a dict keeps the first-seen order
-        for node in self.include:
-            for term in _highlights(node):
+        for group in self.highlight_groups:
+            for term in group:
                 terms[term] = None
         return tuple(terms)
 
-    def to_fts5(self) -> str:
-        """The expression for ``search_fts MATCH ?`` (bind it as a parameter)."""
+    @property
+    def highlight_groups(self) -> tuple[tuple[HighlightTerm, ...], ...]:
+        """The highlight terms of each word or phrase searched for: a word's prefix and its
+        pinyin syllables are two spellings of one word (to count the words a text matches)."""
+        return tuple(tuple(_highlights(leaf)) for node in self.include for leaf in _leaves(node))
+
+    def to_fts5(self, within: Sequence[str] = (), outside: bool = False) -> str:
+        """The expression for ``search_fts MATCH ?`` (bind it as a parameter).
+
+        ``within``: every term must be found in these columns (an excluded one still excludes
+        wherever it is); with ``outside``, the documents the query matches but not so.
+        """
         positive = " AND ".join(_fts5(node) for node in self.include)
-        if not self.exclude:
+        excluded = [_fts5(node) for node in self.exclude]
+        if within:
+            restricted = "{" + " ".join(within) + "} : (" + positive + ")"
+            if outside:
+                excluded.insert(0, restricted)
+            else:
+                positive = restricted
+        if not excluded:
             return positive
         # FTS5 has no unary NOT, only "a NOT b".
-        return f"({positive}) NOT ({' OR '.join(_fts5(node) for node in self.exclude)})"
+        return f"({positive}) NOT ({' OR '.join(excluded)})"
 
     def to_tsquery(self) -> str:
         """The text for ``to_tsquery('simple', ?)`` (bind it as a parameter)."""
-        positive = " & ".join(_tsquery(node) for node in self.include)
-        if not self.exclude:
-            return positive
-        return f"({positive}) & !({' | '.join(_tsquery(node) for node in self.exclude)})"
+        positive = self.to_tsquery_included()
+        excluded = self.to_tsquery_excluded()
+        return f"({positive}) & !({excluded})" if excluded else positive
+
+    def to_tsquery_included(self) -> str:
+        """The terms searched for, without the exclusions."""
+        return " & ".join(_tsquery(node) for node in self.include)
+
+    def to_tsquery_excluded(self) -> str | None:
+        """Any of the excluded terms (None when nothing is excluded)."""
+        return " | ".join(_tsquery(node) for node in self.exclude) or None
 
 
 # --- parsing ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from api.search.normalize import Span, could_be_pinyin, han_pinyin, spans
+from api.search.normalize import Span, could_be_pinyin, fold, han_pinyin, has_han, spans
 from api.search.query import HighlightTerm, Query
 
 ELLIPSIS = "…"
@@ -26,7 +26,57 @@ def make_snippet(text: str, query: Query, width: int = 160) -> str:
     "…". Without a match (the record matched on another field) the text's start is returned.
     """
     tokens = spans(text)
-    matches = _find_matches(tokens, query.highlight_terms)
+    patterns = [_Pattern.of(term) for term in query.highlight_terms]
+    matches = [(start, end) for start, end, _ in _find_matches(tokens, patterns)]
+    return _snippet(text, tokens, matches, width)
+
+
+def best_snippet(texts: Sequence[str], query: Query, width: int = 160) -> str:
+    """The snippet of the text, among several fields of a record, that matches best.
+
+    Best is the text where the most of the query's words and phrases are found (a word counts
+    once, whether found as written or by its pinyin); on a tie, the first, so give the texts
+    in order of weight (name, aliases, summary, quotes). Without any match, the snippet is the
+    start of the first text that is not empty.
+    """
+    groups = query.highlight_groups
+    patterns = [_Pattern.of(term, group) for group, terms in enumerate(groups) for term in terms]
+    best: tuple[int, str, list[Span], list[tuple[int, int]]] | None = None
+    for text in texts:
+        if not text or not _may_match(text, patterns):
+            continue
+        tokens = spans(text)
+        found = _find_matches(tokens, patterns)
+        words = len({group for _, _, group in found})
+        if best is None or words > best[0]:
+            best = (words, text, tokens, [(start, end) for start, end, _ in found])
+            if words == len(groups):
+                break  # nothing later can do better
+    if best is None:
+        text = next((t for t in texts if t), "")
+        return _snippet(text, spans(text), [], width)
+    _, text, tokens, matches = best
+    return _snippet(text, tokens, matches, width)
+
+
+def _may_match(text: str, patterns: Sequence["_Pattern"]) -> bool:
+    """A quick test that rules out most texts without a match, before the costly one: a match
+    needs the first token of a pattern in the folded text, or a Han character to match by
+    pinyin."""
+    folded = fold(text)
+    han: bool | None = None
+    for pattern in patterns:
+        if pattern.tokens[0] in folded:
+            return True
+        if pattern.by_pinyin[0]:
+            if han is None:
+                han = has_han(folded)
+            if han:
+                return True
+    return False
+
+
+def _snippet(text: str, tokens: Sequence[Span], matches: list[tuple[int, int]], width: int) -> str:
     if matches:
         start, end = _window(text, tokens, matches[0], width)
     else:
@@ -77,33 +127,37 @@ class _Pattern:
     tokens: tuple[str, ...]
     prefix: bool
     by_pinyin: tuple[bool, ...]  # whether each token may match a Han character by its pinyin
+    group: int  # which word or phrase of the query it spells
 
     @classmethod
-    def of(cls, term: HighlightTerm) -> "_Pattern":
+    def of(cls, term: HighlightTerm, group: int = 0) -> "_Pattern":
         last = len(term.tokens) - 1
         by_pinyin = tuple(
             could_be_pinyin(token, term.prefix and offset == last)
             for offset, token in enumerate(term.tokens)
         )
-        return cls(term.tokens, term.prefix, by_pinyin)
+        return cls(term.tokens, term.prefix, by_pinyin, group)
 
 
-def _find_matches(tokens: Sequence[Span], terms: Sequence[HighlightTerm]) -> list[tuple[int, int]]:
-    """Character ranges of the matches in the text, in order; the longest term wins at a place."""
-    patterns = [_Pattern.of(term) for term in terms]
+def _find_matches(
+    tokens: Sequence[Span], patterns: Sequence[_Pattern]
+) -> list[tuple[int, int, int]]:
+    """(start, end, group) of each match in the text, in order; the longest wins at a place."""
     pinyin = _Pinyin(tokens)
-    matches: list[tuple[int, int]] = []
+    matches: list[tuple[int, int, int]] = []
     index = 0
     while index < len(tokens):
         token = tokens[index]
-        length = 0
+        length, group = 0, 0
         for pattern in patterns:
             # Most tokens match no pattern's first token: rule them out without a call.
             first, prefix = pattern.tokens[0], pattern.prefix and len(pattern.tokens) == 1
             if (token.han and pattern.by_pinyin[0]) or _same(token.token, first, prefix):
-                length = max(length, _match_length(tokens, index, pattern, pinyin))
+                found = _match_length(tokens, index, pattern, pinyin)
+                if found > length:
+                    length, group = found, pattern.group
         if length:
-            matches.append((token.start, tokens[index + length - 1].end))
+            matches.append((token.start, tokens[index + length - 1].end, group))
             index += length
         else:
             index += 1
