@@ -150,11 +150,11 @@ def insert_new(
     now = utcnow()
     records = [record for _, record in batch]
     rows = [_row(res, record, now) for record in records]
-    ids: list[int] = list(
-        conn.execute(
-            insert(res.table).returning(res.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    )
+    # Plain executemany, then the ids by slug: RETURNING in a stated order makes SQLite
+    # insert the rows one statement at a time.
+    conn.execute(insert(res.table), rows)
+    by_slug = existing_ids(conn, res, [record["slug"] for record in records])
+    ids = [by_slug[record["slug"]] for record in records]
     _insert_links(conn, res, records, ids, lookups)
     if res.search_type:
         search_index.index_records(conn, res.search_type, ids)

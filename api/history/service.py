@@ -17,6 +17,8 @@ UNTRACKED = frozenset({"version", "updated_at", "created_at"})
 
 def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
     """Fields that differ, each as ``{"before": ..., "after": ...}``."""
+    if before is None and after is not None:  # a new record: every field is a change
+        return {f: {"before": None, "after": after[f]} for f in sorted(after) if f not in UNTRACKED}
     old, new = before or {}, after or {}
     changed = {}
     for field in sorted(set(old) | set(new)):
