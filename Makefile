@@ -51,5 +51,10 @@ fmt: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Bounded mixed read/search/write load on loopback; 60 s, 32 clients by default
+# (SOAK_ARGS="--duration 300 --workers 2", or --database-url for PostgreSQL).
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -42,6 +42,9 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+LOCK_TIMEOUT_MS = 10_000
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -85,9 +88,17 @@ def dialect_name(conn: Connection) -> str:
 
 @contextmanager
 def read_connection(engine: Engine | None = None) -> Iterator[Connection]:
-    """A connection inside a transaction, for one consistent read of several queries."""
-    with (engine or get_engine()).connect() as conn, conn.begin():
-        yield conn
+    """A connection inside a transaction, for one consistent read of several queries.
+
+    On PostgreSQL the transaction is REPEATABLE READ, so a record and its links, read by
+    several queries, come from one snapshot (READ COMMITTED could mix two commits). A SQLite
+    read transaction is a snapshot already."""
+    eng = engine or get_engine()
+    with eng.connect() as conn:
+        if eng.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
 
 
 @contextmanager
@@ -95,4 +106,7 @@ def write_transaction(engine: Engine | None = None) -> Iterator[Connection]:
     """A connection in a write transaction: committed on success, rolled back on any error."""
     eng = engine or get_engine()
     with eng.connect().execution_options(write=True) as conn, conn.begin():
+        if eng.dialect.name == "postgresql":
+            # A write stuck behind another's row lock gives up (503) rather than hang.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
         yield conn

@@ -1,6 +1,6 @@
 """Who is calling, and the guard every write route must declare."""
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -61,10 +61,10 @@ async def optional_principal(request: Request, engine: EngineDep) -> Principal |
 Viewer = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def requires(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+def requires(role: Role) -> Callable[..., Principal]:
     """Dependency: a caller whose key has at least ``role``."""
 
-    async def guard(request: Request, engine: EngineDep) -> Principal:
+    def guard(request: Request, engine: EngineDep) -> Principal:
         token = _bearer(request)
         if token is None:
             raise Unauthorized("this operation needs an API key: 'Authorization: Bearer <key>'")

@@ -63,7 +63,7 @@ async def list_keys(engine: EngineDep) -> KeyList:
     response_model=KeyCreated,
     **write_route(Role.admin),
 )
-async def create_key(engine: EngineDep, body: KeyCreate) -> KeyCreated:
+def create_key(engine: EngineDep, body: KeyCreate) -> KeyCreated:
     secret, key = service.create_key(engine, body.name, body.role, body.expires_at)
     return KeyCreated(**key, key=secret)
 
@@ -75,5 +75,5 @@ async def create_key(engine: EngineDep, body: KeyCreate) -> KeyCreated:
     response_model=KeyRead,
     **write_route(Role.admin),
 )
-async def revoke_key(engine: EngineDep, name: Annotated[str, Path(max_length=100)]) -> KeyRead:
+def revoke_key(engine: EngineDep, name: Annotated[str, Path(max_length=100)]) -> KeyRead:
     return KeyRead(**service.revoke_key(engine, name))

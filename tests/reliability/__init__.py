@@ -1,0 +1,1 @@
+"""Reliability tests that attack a real uvicorn server on loopback."""
