@@ -411,6 +411,9 @@ def set_review_status(
         )
     now = _bump(conn, res, row, {"review_status": status.value})
     after = _after_write(conn, res, row.id, WriteContext(actor))
+    if res.name == "sources":
+        # A source's quotes are searchable only while it is published.
+        search_index.index_citing(conn, row.id)
     action = Action.publish if status is ReviewStatus.published else Action.retract
     record_revision(
         conn,
