@@ -115,6 +115,10 @@ def serve(
     """Serve the API with uvicorn."""
     import uvicorn
 
+    from api.ops import prepare_multiprocess_dir, uvicorn_log_config
+
+    # Workers share metrics through a directory; made before they spawn, so they inherit it.
+    prepare_multiprocess_dir(workers)
     _err(f"serving on http://{host}:{port} (docs at /docs)")
     uvicorn.run(
         "api.app:app",
@@ -124,6 +128,8 @@ def serve(
         reload=reload,
         proxy_headers=True,
         timeout_graceful_shutdown=20,
+        log_config=uvicorn_log_config(get_settings()),
+        access_log=False,
     )
 
 

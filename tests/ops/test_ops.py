@@ -23,7 +23,6 @@ from fastapi.testclient import TestClient
 from api.cli import alembic_config
 from api.config import Settings
 from api.main import create_app
-from api.ops import install_ops
 from api.ops.logging import (
     ACCESS_LOGGER,
     JsonFormatter,
@@ -39,11 +38,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
-def ops_app(database_url: str, **settings: str) -> FastAPI:
-    app = create_app(Settings(database_url=database_url, **settings))
-    if not any(getattr(route, "path", None) == "/readyz" for route in app.routes):
-        install_ops(app, app.state.settings)  # until create_app calls install_ops itself
-    return app
+def ops_app(database_url: str) -> FastAPI:
+    return create_app(Settings(database_url=database_url))
 
 
 @pytest.fixture
@@ -292,13 +288,9 @@ def test_metrics_add_up_over_several_workers(tmp_path: Path) -> None:
             f"""
             from api.config import Settings
             from api.main import create_app
-            from api.ops import install_ops
 
             def make():
-                app = create_app(Settings(database_url={url!r}, log_level="WARNING"))
-                if not any(getattr(r, "path", None) == "/readyz" for r in app.routes):
-                    install_ops(app, app.state.settings)
-                return app
+                return create_app(Settings(database_url={url!r}, log_level="WARNING"))
             """
         )
     )
