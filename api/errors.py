@@ -118,6 +118,7 @@ _STATUS_TITLES = {
     415: ("unsupported-media-type", "Unsupported media type"),
     422: ("validation-error", "Invalid request"),
     429: ("too-many-requests", "Too many requests"),
+    431: ("request-header-fields-too-large", "Request headers too large"),
     500: ("internal-error", "Internal server error"),
     503: ("service-unavailable", "Service unavailable"),
 }

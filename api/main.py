@@ -11,7 +11,13 @@ from api.config import Settings, get_settings
 from api.db import build_engine
 from api.errors import install_error_handlers
 from api.initiatives.router import router as initiatives_router
-from api.middleware import BodySizeLimit, CatchAll, ProblemCORSMiddleware, SecurityHeaders
+from api.middleware import (
+    BodySizeLimit,
+    CatchAll,
+    HeaderLimit,
+    ProblemCORSMiddleware,
+    SecurityHeaders,
+)
 from api.openapi import build_openapi
 from api.ops import install_ops
 from api.organizations.router import router as organizations_router
@@ -69,5 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["ETag", "Link", "Location", "X-Request-ID", "Retry-After"],
         max_age=600,
     )
+    app.add_middleware(HeaderLimit)
     install_ops(app, settings)  # outermost: request ids, access log and metrics see it all
     return app

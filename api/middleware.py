@@ -58,6 +58,30 @@ def _problem_413(limit: int) -> tuple[dict[str, Any], bytes]:
     return start, body
 
 
+MAX_HEADER_BYTES = 32 * 1024
+MAX_HEADERS = 100
+
+
+class HeaderLimit:
+    """431 for requests whose headers are too many or too large, before any work is done."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope["headers"]
+            size = sum(len(name) + len(value) for name, value in headers)
+            if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
+                detail = (
+                    f"request headers are limited to {MAX_HEADERS} and {MAX_HEADER_BYTES} bytes"
+                )
+                response = problem(431, detail, title="Request headers too large")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class BodySizeLimit:
     """413 for a body over the limit, by Content-Length or by counting a streamed body.
 

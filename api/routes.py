@@ -25,7 +25,7 @@ from api.auth.service import Principal
 from api.auth.tables import Role
 from api.bulk.formats import CSV_MEDIA_TYPE, NDJSON_MEDIA_TYPE, csv_lines, ndjson_lines
 from api.db import read_connection, write_transaction
-from api.errors import Forbidden, NotFound
+from api.errors import Forbidden, NotFound, invalid
 from api.history.redact import redact_changes, redact_record
 from api.history.service import list_history, state_as_of
 from api.http import (
@@ -67,6 +67,13 @@ class ResourceApi:
 def _principal(request: Request) -> Principal:
     principal: Principal = request.state.principal
     return principal
+
+
+def _utc(moment: datetime) -> datetime:
+    try:
+        return as_utc(moment)
+    except OverflowError as exc:
+        raise invalid(["query", "as_of"], "the time is out of range once in UTC") from exc
 
 
 def visible(
@@ -165,7 +172,7 @@ def build_router(api: ResourceApi) -> APIRouter:
     ) -> Response:
         with read_connection(engine) as conn:
             if as_of is not None:
-                record = state_as_of(conn, many, slug, as_utc(as_of))
+                record = state_as_of(conn, many, slug, _utc(as_of))
                 if viewer is None:
                     if record.get("review_status") != ReviewStatus.published.value:
                         raise NotFound(f"{one} {slug!r} was not published then")

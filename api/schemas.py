@@ -32,8 +32,26 @@ class ListParams(BaseModel):
     )
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class WriteModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL, and no record has a use for one.
+        if _has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 def _drop_null_from_schema(schema: dict[str, Any], cls: type) -> None:

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from api.errors import Conflict, NotFound, Unauthorized
 from api.records import as_utc, rfc3339, utcnow
 
 KEY_PREFIX = "pt_"
+KEY_SHAPE = re.compile(r"pt_[0-9a-f]{8}_[A-Za-z0-9_-]{20,100}")
 PREFIX_CHARS = 8
 key_table = ApiKey.__table__  # type: ignore[attr-defined]
 
@@ -89,9 +91,9 @@ def revoke_key(engine: Engine, name: str) -> dict[str, Any]:
 
 def authenticate(engine: Engine, secret: str) -> Principal:
     """The principal a bearer key stands for; 401 for a bad, revoked or expired key."""
-    parts = secret.split("_")
-    if len(parts) < 3 or not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+    if not KEY_SHAPE.fullmatch(secret):
         raise Unauthorized("the API key is not valid")
+    parts = secret.split("_")
     prefix = parts[1]
     with read_connection(engine) as conn:
         row = conn.execute(

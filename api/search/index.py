@@ -1,9 +1,14 @@
 """Keeping search documents in step with the records: called inside every write transaction.
 
 ``index_record`` (one record) and ``index_records`` (a batch) rebuild documents from the records
-as they are in the transaction; ``reindex_all`` rebuilds every document from scratch, by the
-batch. The full-text index itself follows the documents by trigger (SQLite) or as a generated
-column (PostgreSQL).
+as they are in the transaction; ``index_citing`` those of the records citing a source;
+``reindex_all`` every document from scratch, by the batch. The full-text index follows the
+documents by trigger (SQLite) or as generated columns (PostgreSQL).
+
+A document holds a record's names, aliases and prose, and the quotes it cites from published
+sources only (readers without a key are not shown the others), and what searches filter and
+count by: slug, published, kind, country. ``build_document`` makes one from a record's fields,
+for bulk loaders that write rows directly.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,11 +23,12 @@ from api.records import ReviewStatus
 from api.search.normalize import normalize
 from api.search.tables import SearchDocument
 from api.sectors.tables import Sector
-from api.sources.tables import Excerpt
+from api.sources.tables import Excerpt, Source
 
 doc_table = SearchDocument.__table__  # type: ignore[attr-defined]
 evidence_table = Evidence.__table__  # type: ignore[attr-defined]
 excerpt_table = Excerpt.__table__  # type: ignore[attr-defined]
+source_table = Source.__table__  # type: ignore[attr-defined]
 BATCH = 2000  # records read, normalized and written at a time by reindex_all
 PUBLISHED = ReviewStatus.published.value
 
@@ -105,24 +111,26 @@ def _quotes(conn: Connection, entity: Entity, ids: Sequence[int]) -> dict[int, l
 
 
 class _ExcerptCache:
-    """Excerpt id -> (quote, normalized quote), loaded on demand; an excerpt is cited by many
-    records, and normalizing it once per batch run is the cheaper half of a reindex."""
+    """Excerpt id -> (quote, normalized quote) for the excerpts of published sources (readers
+    without a key are not shown the others, so search must not find them), loaded on demand:
+    an excerpt is cited by many records, and normalizing it once per run saves a reindex time.
+    """
 
     def __init__(self) -> None:
-        self._texts: dict[int, tuple[str, str]] = {}
+        self._texts: dict[int, tuple[str, str] | None] = {}
 
     def get(self, conn: Connection, excerpt_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
         wanted = set(excerpt_ids)
         missing = wanted - self._texts.keys()
         if missing:
             rows = conn.execute(
-                select(excerpt_table.c.id, excerpt_table.c.quote).where(
-                    excerpt_table.c.id.in_(sorted(missing))
-                )
+                select(excerpt_table.c.id, excerpt_table.c.quote, source_table.c.review_status)
+                .join(source_table, source_table.c.id == excerpt_table.c.source_id)
+                .where(excerpt_table.c.id.in_(sorted(missing)))
             )
-            for excerpt_id, quote in rows:
-                self._texts[excerpt_id] = (quote, normalize(quote))
-        return {i: self._texts[i] for i in wanted if i in self._texts}
+            for excerpt_id, quote, status in rows:
+                self._texts[excerpt_id] = (quote, normalize(quote)) if status == PUBLISHED else None
+        return {i: text for i in wanted if (text := self._texts.get(i)) is not None}
 
 
 def _documents(
@@ -180,6 +188,20 @@ def index_records(conn: Connection, entity_type: str, ids: Sequence[int]) -> Non
                 )
                 .values(**document)
             )
+
+
+def index_citing(conn: Connection, source_id: int) -> None:
+    """Bring up to date the documents of every record citing the source (call it when the
+    source is published or retracted: its quotes are searchable only while it is published)."""
+    cited = select(excerpt_table.c.id).where(excerpt_table.c.source_id == source_id)
+    for entity_type, entity in ENTITIES.items():
+        column = evidence_table.c[entity.evidence_column]
+        ids = conn.execute(
+            select(column)
+            .distinct()
+            .where(column.is_not(None), evidence_table.c.excerpt_id.in_(cited))
+        ).scalars()
+        index_records(conn, entity_type, list(ids))
 
 
 def index_record(conn: Connection, entity_type: str, entity_id: int) -> None:

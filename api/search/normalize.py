@@ -92,7 +92,12 @@ def han_pinyin(run: str) -> tuple[str, ...]:
     # Style.TONE is pypinyin's own spelling, so it skips a conversion that costs half the time;
     # fold() strips the tone marks and the diaeresis (nǚ → nu) as Style.NORMAL would.
     syllables = lazy_pinyin(run, style=Style.TONE, errors=on_error)
-    return tuple(fold(syllable) for syllable in syllables)
+    return tuple(_fold_syllable(syllable) for syllable in syllables)
+
+
+@lru_cache(maxsize=4096)
+def _fold_syllable(syllable: str) -> str:
+    return fold(syllable)  # a few thousand tone-marked syllables cover every reading
 
 
 def segments(text: str) -> list[str]:

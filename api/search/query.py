@@ -5,8 +5,12 @@ Syntax: words are ANDed; ``"a quoted phrase"``; ``-word`` and ``-"phrase"`` excl
 ``a b OR c`` is a AND (b OR c). An OR that does not stand between two terms is ignored.
 
 A Latin word matches as a prefix (``semicond`` → semiconductor) or, when it is pinyin, as the
-phrase of its syllables (``juguo`` → ``ju guo``, the pinyin indexed after 举国). A run of Han
-characters is the phrase of its characters. A quoted phrase is the phrase of its tokens, exactly.
+phrase of its syllables (``juguo`` → ``ju guo``, the pinyin indexed after 举国). A word of one
+to three characters matches only itself (``ai``, ``5g``, ``wto``, ``the``, the syllable
+``ju``): as a prefix it would mostly find noise (``the`` → their, theory, ...), at the cost of
+merging the postings of every word it begins.
+A run of Han characters is the phrase of its characters. A quoted phrase is the phrase of its
+tokens, exactly.
 
 Every token comes out of ``normalize.segments``, so it holds only letters and digits; it is
 quoted in both outputs anyway, which keeps FTS5 keywords (AND, NEAR) and tsquery operators
@@ -23,6 +27,7 @@ from api.search.normalize import is_han, segments, split_pinyin
 MAX_QUERY_LENGTH = 512  # characters of input
 MAX_TERMS = 32  # words, Han runs and phrases, excluded ones included
 MAX_TOKENS = 64  # tokens in all terms (each Han character is one)
+MIN_PREFIX_LENGTH = 4  # shorter words match only themselves
 
 
 class QueryError(ValueError):
@@ -255,13 +260,17 @@ def _highlights(node: Node) -> list[HighlightTerm]:
         if isinstance(leaf, Phrase):
             terms.append(HighlightTerm(leaf.tokens))
             continue
-        terms.append(HighlightTerm((leaf.token,), prefix=True))
+        terms.append(HighlightTerm((leaf.token,), prefix=_is_prefix(leaf.token)))
         if leaf.syllables:
             terms.append(HighlightTerm(leaf.syllables))
     return terms
 
 
 # --- compiling -------------------------------------------------------------------------------
+
+
+def _is_prefix(token: str) -> bool:
+    return len(token) >= MIN_PREFIX_LENGTH
 
 
 def _fts5_string(token: str) -> str:
@@ -271,9 +280,10 @@ def _fts5_string(token: str) -> str:
 def _fts5(node: Node) -> str:
     match node:
         case Word(token=token, syllables=syllables):
+            word = _fts5_string(token) + ("*" if _is_prefix(token) else "")
             if syllables is None:
-                return _fts5_string(token) + "*"
-            return f"({_fts5_string(token)}* OR {_fts5_string(' '.join(syllables))})"
+                return word
+            return f"({word} OR {_fts5_string(' '.join(syllables))})"
         case Phrase(tokens=tokens):
             return _fts5_string(" ".join(tokens))  # FTS5 reads a multi-token string as a phrase
         case AllOf(parts=parts):
@@ -295,9 +305,10 @@ def _tsquery_phrase(tokens: tuple[str, ...]) -> str:
 def _tsquery(node: Node) -> str:
     match node:
         case Word(token=token, syllables=syllables):
+            word = _tsquery_lexeme(token) + (":*" if _is_prefix(token) else "")
             if syllables is None:
-                return _tsquery_lexeme(token) + ":*"
-            return f"({_tsquery_lexeme(token)}:* | {_tsquery_phrase(syllables)})"
+                return word
+            return f"({word} | {_tsquery_phrase(syllables)})"
         case Phrase(tokens=tokens):
             return _tsquery_phrase(tokens)
         case AllOf(parts=parts):

@@ -40,8 +40,29 @@ async def search(
     viewer: Viewer,
     params: Annotated[SearchParams, Query()],
 ) -> Response:
-    """Published records matching `q`, best match first, with the total and facet counts of
-    the whole result set; page with `next_cursor` (also in the `Link` header)."""
+    """Published initiatives, sectors and organizations matching `q`, best first.
+
+    **Matching**: case, accents and tones do not matter; Chinese characters match as written
+    (a run of them as a phrase) and by toneless pinyin, with or without spaces; a Latin word
+    also matches the words it begins. Several terms must all match; `"a phrase"`; `-term`
+    excludes; `OR` between two terms matches either.
+
+    **Ranking**: records whose names and aliases alone contain every term come first, then
+    the others (found with their summary or description, or a quote they cite); within each,
+    by relevance with names weighing most, then aliases, then the rest. `score` falls along
+    the list and is comparable within one response.
+
+    **Snippet**: HTML of the record's best matching text as written (name, aliases, summary
+    or description, or a cited quote), matches in `<mark>`, everything else escaped.
+
+    **Facets and total** count the whole result set (every page), after `type`.
+
+    **Pages**: keyset over the ranking order (tier, relevance, type, slug); `next_cursor` (and
+    the `Link` header) continues right after the last hit shown, with the same `q` and `type`.
+    A walk sees every hit once while the data stays the same; on SQLite, where relevance
+    (bm25) also depends on index-wide statistics, writes between pages can move a hit of
+    nearly equal relevance across the page boundary.
+    """
     types = parse_types(params.type)
     with read_connection(engine) as conn:
         page = service.search(conn, params.q, types, params.limit, params.cursor)

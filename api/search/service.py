@@ -1,16 +1,18 @@
 """Search across initiatives, sectors and organizations.
 
-A search is two queries in one read transaction: the page (the best hits after the cursor,
-with what their items show) and the total with the facets (GROUP BY over the whole match set,
-in SQL). Only published records are found; the documents say which are.
+A search runs in one read transaction: the page (one query per ranking tier it needs, usually
+just tier 0: the best hits after the cursor with what their items show, quotes included), then
+the total and the facets (one query: GROUP BY over the whole match set, in SQL). Only
+published records are found; the documents say which are.
 
-Pagination is keyset over (rank key, type, slug), the order of the hits: the cursor holds the
-last hit's three values and the next page starts strictly after them, so a walk through the
-pages sees every hit once as long as the index does not change under it. On PostgreSQL a score
-depends only on the query and the record, so writes to other records between pages move
-nothing else. On SQLite bm25 also depends on index-wide statistics, which every write shifts a
-little: a hit whose score moves across the cursor between two pages can then be shown twice
-or not at all (the cursor also names the query, so it is refused for another one).
+Pagination is keyset over (tier, rank key, type, slug), the order of the hits: the cursor
+holds the last hit's four values and the next page starts strictly after them, so a walk
+through the pages sees every hit once as long as the index does not change under it. On
+PostgreSQL a score depends only on the query and the record, so writes to other records
+between pages move nothing else. On SQLite bm25 also depends on index-wide statistics, which
+every write shifts a little: a hit whose score moves across the cursor between two pages can
+then be shown twice or not at all. A cursor names its query and types and is refused (400)
+for another search.
 """
 
 import base64
@@ -30,6 +32,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     func,
     literal,
     or_,
@@ -40,9 +43,8 @@ from sqlalchemy import (
 
 from api.errors import BadRequest
 from api.initiatives.tables import InitiativeSector
-from api.records import ReviewStatus
 from api.search.backends import Shape, match_values, matches, parse, shape_of
-from api.search.index import ENTITIES, evidence_table, excerpt_table
+from api.search.index import ENTITIES, PUBLISHED, evidence_table, excerpt_table, source_table
 from api.search.query import Query
 from api.search.snippet import best_snippet
 
@@ -81,13 +83,7 @@ def search(
         last = hits[-1]
         position = After(last["tier"], last["key"], last["type"], last["slug"])
         next_cursor = _encode_cursor(signature, position)
-    shape = shape_of(conn.dialect.name, query, narrowed=narrowed is not None)
-    counted = conn.execute(_facets_statement(shape), match_values(shape, query, narrowed))
-    facets: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    for facet, value, count in counted:
-        facets[facet][value] = count
-    for name, counts in facets.items():
-        facets[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    facets = _facets(conn, query, narrowed)
     for hit in hits:
         del hit["tier"], hit["key"]
     return {
@@ -144,7 +140,7 @@ def _page_statement(shape: Shape, after: bool) -> Select[Any]:
         .subquery("hits")
     )
     i, s, o = initiatives, sectors, organizations
-    e, x = evidence_table, excerpt_table
+    e, x, src = evidence_table, excerpt_table, source_table
     records = (
         hits.outerjoin(i, and_(hits.c.entity_type == "initiative", i.c.id == hits.c.entity_id))
         .outerjoin(s, and_(hits.c.entity_type == "sector", s.c.id == hits.c.entity_id))
@@ -158,6 +154,7 @@ def _page_statement(shape: Shape, after: bool) -> Select[Any]:
             ),
         )
         .outerjoin(x, x.c.id == e.c.excerpt_id)
+        .outerjoin(src, and_(src.c.id == x.c.source_id, src.c.review_status == PUBLISHED))
     )
     return (
         select(
@@ -170,7 +167,7 @@ def _page_statement(shape: Shape, after: bool) -> Select[Any]:
             i.c.aliases.label("initiative_aliases"),
             o.c.aliases.label("organization_aliases"),
             func.coalesce(i.c.summary, s.c.description, o.c.description).label("prose"),
-            x.c.quote,
+            case((src.c.id.is_not(None), x.c.quote)).label("quote"),
         )
         .select_from(records)
         .order_by(hits.c.key, hits.c.entity_type, hits.c.slug, e.c.position)
@@ -213,6 +210,19 @@ def score(tier: int, key: float) -> float:
 # --- total and facets ----------------------------------------------------------------------
 
 
+def _facets(conn: Connection, query: Query, types: list[str] | None) -> dict[str, dict[str, int]]:
+    """Counts per facet value over every match, largest first."""
+    shape = shape_of(conn.dialect.name, query, narrowed=types is not None)
+    counted = conn.execute(_facets_statement(shape), match_values(shape, query, types))
+    facets: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    for facet, value, count in counted:
+        facets[facet][value] = count
+    return {
+        name: dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        for name, counts in facets.items()
+    }
+
+
 @cache
 def _facets_statement(shape: Shape) -> Select[Any]:
     """(facet, value, count) for every facet, over the whole match set read once."""
@@ -229,7 +239,7 @@ def _facets_statement(shape: Shape) -> Select[Any]:
         .group_by(sector_link.c.sector_id)
         .subquery("per_sector")
     )
-    published_sector = sectors.c.review_status == ReviewStatus.published.value
+    published_sector = sectors.c.review_status == PUBLISHED
     statement: Select[Any] = union_all(
         select(literal("type"), m.c.entity_type, func.count()).group_by(m.c.entity_type),
         select(literal("kind"), m.c.kind, func.count()).group_by(m.c.kind),
