@@ -82,7 +82,7 @@ def upgrade() -> None:
         op.execute(SQLITE_MATCH_INDEX)
         return
     # Before the table is rewritten below, so that the rewrite already moves the wide values.
-    op.execute("ALTER TABLE search_document SET (toast_tuple_target = 1024)")
+    op.execute("ALTER TABLE search_document SET (toast_tuple_target = 512)")
     _replace_tsv(TSV_WITH_GAPS)
     op.execute(
         f"ALTER TABLE search_document ADD COLUMN tsv_names tsvector GENERATED ALWAYS AS "

@@ -120,3 +120,9 @@ def test_spans_agree_with_segments(text: str) -> None:
     expected = [char for piece in pieces for char in (piece if is_han(piece[0]) else [piece])]
     if tokens != expected:
         assert fold(text) != "".join(fold(char) for char in text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=120))
+def test_ascii_text_is_its_lower_case_letter_and_digit_runs(text: str) -> None:
+    assert normalize(text) == " ".join(re.findall("[a-z0-9]+", text.lower()))

@@ -33,10 +33,18 @@ from api.search.query import (
         ("国", '"国"', "'国'"),
         ('"dual circulation"', '"dual circulation"', "('dual' <-> 'circulation')"),
         ("dual -circulation", '("dual"*) NOT ("circulation"*)', "('dual':*) & !('circulation':*)"),
-        ('a -"b c" -d', '("a"*) NOT ("b c" OR "d"*)', "('a':*) & !(('b' <-> 'c') | 'd':*)"),
-        ("a b OR c", '"a"* AND ("b"* OR "c"*)', "'a':* & ('b':* | 'c':*)"),
-        ("nv", '("nv"* OR "nu")', "('nv':* | 'nu')"),
-        ("5G", '"5g"*', "'5g':*"),
+        ('a -"b c" -d', '("a") NOT ("b c" OR "d")', "('a') & !(('b' <-> 'c') | 'd')"),
+        ("5g 4g OR 3g", '"5g" AND ("4g" OR "3g")', "'5g' & ('4g' | '3g')"),
+        (
+            "abcd bcde OR cdef",
+            '"abcd"* AND ("bcde"* OR "cdef"*)',
+            "'abcd':* & ('bcde':* | 'cdef':*)",
+        ),
+        ("the", '"the"', "'the'"),
+        ("nv", '("nv" OR "nu")', "('nv' | 'nu')"),
+        ("5G", '"5g"', "'5g'"),
+        ("5GXY", '"5gxy"*', "'5gxy':*"),
+        ("ai", '"ai"', "'ai'"),
     ],
 )
 def test_compile(q: str, fts5: str, tsquery: str) -> None:
@@ -71,7 +79,7 @@ def test_or_only_joins_two_terms(q: str, same_as: str) -> None:
 
 
 def test_lower_case_or_is_a_word() -> None:
-    assert parse_query("a or b").to_fts5() == '"a"* AND "or"* AND "b"*'
+    assert parse_query("a or b").to_fts5() == '"a" AND "or" AND "b"'
 
 
 def test_curly_and_full_width_quotes_make_phrases() -> None:
@@ -312,15 +320,16 @@ def pg_search() -> Iterator[Search]:
 
 
 def _load_pg(db: psycopg.Connection) -> Search:
-    # The same generated column as the migration's search index.
+    # The same generated column as the search index of migration 0003 (a gap between fields).
     db.execute(
         """CREATE TABLE search_document (
             key text PRIMARY KEY, names text NOT NULL, aliases text NOT NULL, body text NOT NULL,
-            tsv tsvector GENERATED ALWAYS AS (
-                setweight(to_tsvector('simple', names), 'A')
-                || setweight(to_tsvector('simple', aliases), 'B')
-                || setweight(to_tsvector('simple', body), 'C')
-            ) STORED
+            tsv tsvector GENERATED ALWAYS AS (ts_filter(
+                setweight(to_tsvector('simple', names), 'A') || 'x:1'::tsvector
+                || setweight(to_tsvector('simple', aliases), 'B') || 'x:1'::tsvector
+                || setweight(to_tsvector('simple', body), 'C'),
+                '{a,b,c}'
+            )) STORED
         )"""
     )
     with db.cursor() as cursor:
@@ -383,3 +392,27 @@ def test_query_is_a_plain_value() -> None:
     assert isinstance(parse_query("a"), Query)
     assert parse_query("a") == parse_query("A")
     assert hash(parse_query("a b"))
+
+
+def test_compile_for_a_column_filter_and_outside_it() -> None:
+    query = parse_query("made china -plan")
+    columns = ("names", "aliases")
+    positive = '("made"* OR "ma de") AND ("china"* OR "chi na")'
+    assert query.to_fts5(columns) == f'({{names aliases}} : ({positive})) NOT ("plan"*)'
+    assert query.to_fts5(columns, outside=True) == (
+        f'({positive}) NOT ({{names aliases}} : ({positive}) OR "plan"*)'
+    )
+    assert (
+        query.to_tsquery_included()
+        == "('made':* | ('ma' <-> 'de')) & ('china':* | ('chi' <-> 'na'))"
+    )
+    assert query.to_tsquery_excluded() == "'plan':*"
+    assert parse_query("china").to_tsquery_excluded() is None
+
+
+def test_highlight_groups_hold_each_word_with_its_pinyin() -> None:
+    groups = parse_query("juguo 举国 -x").highlight_groups
+    assert groups == (
+        (HighlightTerm(("juguo",), prefix=True), HighlightTerm(("ju", "guo"))),
+        (HighlightTerm(("举", "国")),),
+    )

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.search.query import parse_query
-from api.search.snippet import ELLIPSIS, make_snippet
+from api.search.snippet import ELLIPSIS, best_snippet, make_snippet
 
 JUGUO = (
     "The Jǔguó system (举国体制, “whole-nation system”) pools state resources "
@@ -30,7 +30,7 @@ def plain(result: str) -> str:
     ("q", "marked"),
     [
         ("juguo", ["Jǔguó", "举国"]),
-        ("ju guo", ["Jǔguó", "举国"]),
+        ("ju guo", ["举国"]),  # two-letter words match whole words only: ju is not juguo
         ("JǓGUÓ", ["Jǔguó", "举国"]),
         ("举国", ["举国"]),
         ("举国体制", ["举国体制"]),
@@ -108,3 +108,26 @@ def test_any_text_gives_escaped_html(text: str, q: str) -> None:
     result = make_snippet(text, parse_query(q), 60)
     assert "<" not in MARK.sub("", result)
     assert len(plain(result).strip(ELLIPSIS)) <= 60
+
+
+def best(texts: list[str], q: str) -> str:
+    return best_snippet(texts, parse_query(q), 160)
+
+
+def test_the_best_text_matches_the_most_words() -> None:
+    texts = ["Made in China 2025", "", "A plan for China", "made in China, this plan"]
+    assert best(texts, "china plan") == "A <mark>plan</mark> for <mark>China</mark>"
+    assert (
+        best(texts, "made in china") == "<mark>Made</mark> <mark>in</mark> <mark>China</mark> 2025"
+    )
+
+
+def test_a_word_found_as_written_and_by_pinyin_counts_once() -> None:
+    # The name matches juguo once; a longer text with Jǔguó and 举国 is no better.
+    texts = ["Jǔguó system", "the Jǔguó system (举国体制)"]
+    assert best(texts, "juguo") == "<mark>Jǔguó</mark> system"
+
+
+def test_without_a_match_the_first_text_that_is_not_empty_is_shown() -> None:
+    assert best(["", "Some text", "Other"], "xyzzy") == "Some text"
+    assert best(["", ""], "xyzzy") == ""
