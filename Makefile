@@ -51,6 +51,22 @@ fmt: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Builds the image with podman from a debootstrapped base and runs it (SQLite, PostgreSQL).
+container-test:
+	bash tests/container/run.sh
+
+# Longer fuzzing of the whole OpenAPI surface (FUZZ_EXAMPLES examples per operation).
+FUZZ_EXAMPLES ?= 200
+fuzz: $(DEV_STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider $(PYTEST_ARGS)
+
+# Benchmarks against Datasette and the framework's ceiling (bench/README.md); wrk from Debian.
+bench: $(DEV_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: $(DEV_STAMP)
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
+
 # Bounded mixed read/search/write load on loopback; 60 s, 32 clients by default
 # (SOAK_ARGS="--duration 300 --workers 2", or --database-url for PostgreSQL).
 soak: $(STAMP)

@@ -90,6 +90,10 @@ def seed(
         _err(f"seed refused, nothing written: {exc}")
         raise typer.Exit(1) from exc
     changed = sum(v for k, v in counts.items() if not k.endswith("unchanged"))
+    if changed:
+        from api.db import refresh_statistics
+
+        refresh_statistics(engine)
     for key in sorted(counts):
         typer.echo(f"{key}: {counts[key]}")
     _err("nothing changed" if changed == 0 else f"{changed} records created or updated")

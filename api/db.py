@@ -110,3 +110,11 @@ def write_transaction(engine: Engine | None = None) -> Iterator[Connection]:
             # A write stuck behind another's row lock gives up (503) rather than hang.
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
         yield conn
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """After a bulk load: SQLite's planner chooses indexes from ANALYZE's statistics, which
+    it never gathers by itself (PostgreSQL's autovacuum does)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from api.bulk.formats import csv_lines
 from api.bulk.service import ORDER, export_lines, import_lines
-from api.db import read_connection, write_transaction
+from api.db import read_connection, refresh_statistics, write_transaction
 from api.http import SortField, parse_sort
 from api.resource import REGISTRY, iter_records
 
@@ -96,6 +96,7 @@ def run_import(
                     raise _Rollback
         except _Rollback:
             return report.summary(), report.errors
+    refresh_statistics(engine)
     return report.summary(), []
 
 

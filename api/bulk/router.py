@@ -14,11 +14,12 @@ from api.auth.deps import EngineDep, Viewer, write_route
 from api.auth.tables import Role
 from api.bulk.formats import NDJSON_MEDIA_TYPE
 from api.bulk.service import export_lines, import_lines, raise_if_failed
-from api.db import read_connection, write_transaction
+from api.db import read_connection, refresh_statistics, write_transaction
 from api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 router = APIRouter(tags=["bulk"])
 IMPORT_PATH = "/v1/import"
+STATISTICS_AFTER = 10_000  # lines: past this an import can change the best query plans
 ResourceName = Annotated[str, Field(pattern="^(sources|sectors|organizations|initiatives)$")]
 
 
@@ -104,6 +105,8 @@ async def import_database(request: Request, engine: EngineDep) -> Any:
         with spool, write_transaction(engine) as conn:
             report = import_lines(conn, spool, actor)
             raise_if_failed(report)  # rolls the whole transaction back
-            return report.summary()
+        if report.lines >= STATISTICS_AFTER:
+            refresh_statistics(engine)
+        return report.summary()
 
     return await run_in_threadpool(apply)
