@@ -61,10 +61,15 @@ fuzz: $(DEV_STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider $(PYTEST_ARGS)
 
 # Benchmarks against Datasette and the framework's ceiling (bench/README.md); wrk from Debian.
-bench: $(DEV_STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@ $(STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-bench-quick: $(DEV_STAMP)
+bench-quick: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
 
 # Bounded mixed read/search/write load on loopback; 60 s, 32 clients by default

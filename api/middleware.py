@@ -63,13 +63,18 @@ MAX_HEADERS = 100
 
 
 class HeaderLimit:
-    """431 for requests whose headers are too many or too large, before any work is done."""
+    """431 for requests whose headers are too many or too large, and 400 for a NUL in the
+    URL (no slug or parameter has one, and PostgreSQL text cannot hold it), before any work."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+                response = problem(400, "NUL characters are not allowed in URLs")
+                await response(scope, receive, send)
+                return
             headers = scope["headers"]
             size = sum(len(name) + len(value) for name, value in headers)
             if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:

@@ -10,7 +10,7 @@ from api.errors import PROBLEM_MEDIA_TYPE
 
 COMMON_ERRORS = {
     "400": "Bad request (for example a cursor that is not valid for this list)",
-    "401": "No key, or a bad, revoked or expired one",
+    "401": "A bad, revoked or expired key (or none, where one is needed)",
     "422": "Invalid parameters or body; `errors` names each bad field",
     "429": "Too many requests; see Retry-After",
     "500": "Unexpected server error",
@@ -36,6 +36,19 @@ class Problem(BaseModel):
 
 def _problem_content() -> dict[str, Any]:
     return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _specifics(operation_id: str, responses: dict[str, Any]) -> None:
+    """Responses particular to some operations."""
+    if operation_id.startswith("list_") and not operation_id.endswith("_history"):
+        responses.setdefault("403", {"description": "review_status asked for by a non-editor"})
+        ok = responses.get("200", {}).setdefault("content", {})
+        ok["text/csv"] = {"schema": {"type": "string"}}
+        ok["application/x-ndjson"] = {"schema": {"type": "string"}}
+    if operation_id.startswith("create_"):
+        responses.setdefault("409", {"description": "The slug or name is taken (or was)"})
+    if operation_id == "revoke_key":
+        responses.setdefault("404", {"description": "No key has this name"})
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -69,9 +82,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             operation["security"] = [{"bearerAuth": []}] if guarded else [{}, {"bearerAuth": []}]
             responses = operation.setdefault("responses", {})
             for status, description in COMMON_ERRORS.items():
-                if status == "401" and "x-required-role" not in operation:
-                    continue
                 responses.setdefault(status, {"description": description})
+            _specifics(operation.get("operationId", ""), responses)
             for status, response in responses.items():
                 if status[0] in "45":
                     response["content"] = _problem_content()

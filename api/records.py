@@ -1,11 +1,11 @@
 """What every curated record shares: review status, version and timestamps, and the enums."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 from pydantic import Field as PydanticField
 from sqlalchemy import Column, DateTime, Integer, MetaData, String
 from sqlmodel import Field, SQLModel
@@ -23,6 +23,18 @@ metadata: MetaData = SQLModel.metadata
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 Slug = Annotated[str, StringConstraints(min_length=2, max_length=80, pattern=SLUG_PATTERN)]
+
+
+def _not_a_number(value: object) -> object:
+    # Dates and times are ISO 8601 / RFC 3339 strings; pydantic would take a number as Unix time.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("give a date or time as an ISO 8601 string, not a number")
+    return value
+
+
+TextDate = Annotated[date, BeforeValidator(_not_a_number)]
+TextDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
+
 ISO_COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
 
 

@@ -1,14 +1,14 @@
 """HTTP routes for /v1/keys (admins only)."""
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.auth import service
-from api.auth.deps import EngineDep, requires, write_route
+from api.auth.deps import EngineDep, write_route
 from api.auth.tables import Role
+from api.records import TextDateTime
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")]
@@ -20,7 +20,7 @@ class KeyCreate(BaseModel):
         examples=["jane-doe"], description="Who the key is for; shown in history."
     )
     role: Role
-    expires_at: datetime | None = Field(default=None, description="RFC 3339; none: never.")
+    expires_at: TextDateTime | None = Field(default=None, description="RFC 3339; none: never.")
 
 
 class KeyRead(BaseModel):
@@ -47,8 +47,7 @@ class KeyList(BaseModel):
     operation_id="list_keys",
     summary="List API keys",
     response_model=KeyList,
-    dependencies=[Depends(requires(Role.admin))],
-    responses={401: {"description": "No valid key"}, 403: {"description": "Not an admin"}},
+    **write_route(Role.admin),
 )
 async def list_keys(engine: EngineDep) -> KeyList:
     items = [KeyRead(**k) for k in service.list_keys(engine)]

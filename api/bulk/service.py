@@ -27,7 +27,7 @@ from api.initiatives.service import relation_table
 from api.initiatives.tables import INVERSE_RELATION, Relation
 from api.organizations.models import OrganizationCreate
 from api.organizations.service import RESOURCE as ORGANIZATIONS
-from api.records import ReviewStatus
+from api.records import ReviewStatus, TextDateTime
 from api.resource import (
     REGISTRY,
     Resource,
@@ -53,8 +53,8 @@ class RecordMeta(BaseModel):
     model_config = ConfigDict(extra="forbid")
     review_status: ReviewStatus = ReviewStatus.draft
     version: int = Field(1, ge=1, le=2**31 - 1)
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: TextDateTime | None = None
+    updated_at: TextDateTime | None = None
 
 
 def _import_model(name: str, base: type[BaseModel]) -> type[BaseModel]:

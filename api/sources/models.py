@@ -1,11 +1,10 @@
 """Request and response bodies for sources."""
 
-import datetime as dt
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.records import Slug
+from api.records import Slug, TextDate
 from api.schemas import ListParams, PatchModel, WriteModel
 
 Author = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -31,7 +30,7 @@ class SourceCreate(WriteModel):
     title: str = Field(min_length=1, max_length=500)
     authors: list[Author] = Field(default_factory=list, max_length=100)
     publisher: str | None = Field(default=None, max_length=300)
-    published_on: dt.date | None = None
+    published_on: TextDate | None = None
     url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
     excerpts: list[ExcerptIn] = Field(default_factory=list, max_length=1000)
 
@@ -42,7 +41,7 @@ class SourceUpdate(PatchModel):
     title: str | None = Field(default=None, min_length=1, max_length=500)
     authors: list[Author] | None = Field(default=None, max_length=100)
     publisher: str | None = Field(default=None, max_length=300)
-    published_on: dt.date | None = None
+    published_on: TextDate | None = None
     url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
     excerpts: list[ExcerptIn] | None = Field(default=None, max_length=1000)
 
