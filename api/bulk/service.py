@@ -45,6 +45,7 @@ from api.sources.service import RESOURCE as SOURCES
 # also link each other; those links go in once all of them exist).
 ORDER: list[Resource] = [SOURCES, SECTORS, ORGANIZATIONS, INITIATIVES]
 MAX_ERRORS = 1000
+ANALYZE_AFTER = 5000  # new records in one import
 
 
 class RecordMeta(BaseModel):
@@ -212,6 +213,14 @@ def import_lines(
             pending_res = res
         pending.append((line_no, record))
     flush()
+    new_records = sum(n for key, n in report.counts.items() if key.endswith(" created"))
+    if not report.errors and new_records >= ANALYZE_AFTER and conn.dialect.name == "postgresql":
+        # The planner still thinks these tables are as small as before the import; with the
+        # statistics of what this transaction wrote, the link queries below use the indexes.
+        conn.exec_driver_sql(
+            "ANALYZE initiative, initiative_sector, initiative_organization, "
+            "initiative_relation, evidence, search_document"
+        )
     if not report.errors and relations:
         _apply_relations(conn, relations, outcomes, actor, report)
     if not report.errors:
