@@ -2,6 +2,7 @@
 
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.middleware.cors import CORSMiddleware
@@ -62,8 +63,20 @@ MAX_HEADER_BYTES = 32 * 1024
 MAX_HEADERS = 100
 
 
+def _nul_locations(scope: Scope, msg: str) -> list[dict[str, Any]]:
+    """Which parts of the URL hold a NUL: the path, or each query parameter by name."""
+    found: list[dict[str, Any]] = []
+    if "\x00" in scope["path"]:
+        found.append({"loc": ["path"], "msg": msg})
+    query = scope["query_string"].decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            found.append({"loc": ["query", name.replace("\x00", "")], "msg": msg})
+    return found or [{"loc": ["query"], "msg": msg}]
+
+
 class HeaderLimit:
-    """431 for requests whose headers are too many or too large, and 400 for a NUL in the
+    """431 for requests whose headers are too many or too large, and 422 for a NUL in the
     URL (no slug or parameter has one, and PostgreSQL text cannot hold it), before any work."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -72,7 +85,8 @@ class HeaderLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
-                response = problem(400, "NUL characters are not allowed in URLs")
+                msg = "NUL characters are not allowed in URLs"
+                response = problem(422, msg, errors=_nul_locations(scope, msg))
                 await response(scope, receive, send)
                 return
             headers = scope["headers"]
