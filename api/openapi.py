@@ -47,6 +47,8 @@ def _specifics(operation_id: str, responses: dict[str, Any]) -> None:
         ok["application/x-ndjson"] = {"schema": {"type": "string"}}
     if operation_id.startswith("create_"):
         responses.setdefault("409", {"description": "The slug or name is taken (or was)"})
+    if operation_id.startswith("publish_"):
+        responses.setdefault("409", {"description": "It cites no evidence yet"})
     if operation_id == "revoke_key":
         responses.setdefault("404", {"description": "No key has this name"})
 

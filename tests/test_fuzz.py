@@ -25,7 +25,8 @@ half the time, and writes that need ``If-Match`` get ``*`` or a version tag most
 Known bugs: ``BUGS`` lists each API bug the fuzzing found, with the exact failure it causes
 (dropped from the fuzz results by ``filter_failure``, so the rest of that operation is still
 fuzzed) and a minimal reproduction that runs as a strict xfail. When a bug is fixed its
-reproduction XPASSes and fails the suite: delete the entry and the fuzzing covers it again.
+reproduction XPASSes and fails the suite: move its reproduction to ``FIXED``, where it keeps
+running as a plain regression test, and the fuzzing covers the operation fully again.
 """
 
 import json
@@ -109,7 +110,6 @@ class Dispatch:
 
 DISPATCH = Dispatch()
 KNOWN: dict[str, list[str]] = {}
-TARGET_KIND = ["sqlite"]  # the database kind the current items run on
 SENT: dict[str, int] = {}
 
 
@@ -240,6 +240,14 @@ def _repro_create_409(client: TestClient, keys: Keys, openapi: Doc) -> None:
     _assert_documented(openapi, "POST", "/v1/sectors", r, (409,))
 
 
+def _repro_publish_409(client: TestClient, keys: Keys, openapi: Doc) -> None:
+    editor = bearer(keys[Role.editor])
+    body = {"slug": "no-evidence-yet", "name": "No evidence yet", "kind": "industry"}
+    assert client.post("/v1/sectors", json=body, headers=editor).status_code == 201
+    r = client.post("/v1/sectors/no-evidence-yet/publish", headers=editor)
+    _assert_documented(openapi, "POST", "/v1/sectors/{slug}/publish", r, (409,))
+
+
 def _repro_key_409(client: TestClient, keys: Keys, openapi: Doc) -> None:
     body = {"name": "test-editor", "role": "editor"}
     r = client.post("/v1/keys", json=body, headers=bearer(keys[Role.admin]))
@@ -280,26 +288,21 @@ def _repro_nul(client: TestClient, keys: Keys, openapi: Doc) -> None:
     assert r.status_code == 422, f"NUL in a name: {r.status_code} {r.text[:300]}"
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _query(response: Any) -> str:
-    return str(response.request.url).partition("?")[2]
-
-
-# Bugs the fuzzer found, each with a reproduction, are fixed; new ones go here.
 BUGS: tuple[Bug, ...] = ()
+
+# Bugs found earlier and fixed since: their reproductions now guard against a regression.
+FIXED: dict[str, Callable[[TestClient, Keys, Doc], None]] = {
+    "list-403-documented": _repro_list_403,
+    "list-formats-documented": _repro_list_formats,
+    "create-409-documented": _repro_create_409,
+    "create-key-409-documented": _repro_key_409,
+    "revoke-key-404-documented": _repro_revoke_404,
+    "dates-refuse-numbers": _repro_dates_as_numbers,
+    "read-401-documented": _repro_read_401,
+    "keys-list-needs-a-key": _repro_keys_security,
+    "nul-in-strings-refused": _repro_nul,
+    "publish-409-documented": _repro_publish_409,
+}
 
 
 @schemathesis.hook
@@ -348,7 +351,7 @@ def target(request: pytest.FixtureRequest, run_id: str) -> Iterator[Target]:
         with app_over(database.url) as app, TestClient(app):
             KNOWN.clear()
             KNOWN.update(known_slugs(database.engine))
-            DISPATCH.app, TARGET_KIND[0] = app, database.kind
+            DISPATCH.app = app
             try:
                 yield Target(app, headers)
             finally:
@@ -387,6 +390,11 @@ def test_fuzz(case: Any, target: Target) -> None:
 )
 def test_known_bug(bug: Bug, api: Any) -> None:
     bug.reproduce(api, api.keys, api.app.openapi())
+
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_bug_stays_fixed(name: str, api: Any) -> None:
+    FIXED[name](api, api.keys, api.app.openapi())
 
 
 def teardown_module() -> None:
