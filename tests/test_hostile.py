@@ -11,7 +11,9 @@ The read operations and their parameters come from the app's own OpenAPI documen
 endpoints and filters are attacked as they land. Violations are collected and reported all at
 once, one line per request.
 
-Known bugs are strict xfails naming the bug, on the database kinds where they show.
+A bug found here is marked with ``known_bug`` (a strict xfail naming it, on the database kinds
+where it shows) until it is fixed. The ones found so far (NUL bytes, unbounded headers, as_of
+overflow) are fixed; their tests now pass as they are.
 """
 
 import base64
@@ -297,7 +299,7 @@ def test_nul_in_query_parameters(hostile: Hostile) -> None:
         report.check()
 
 
-def test_nul_in_path_parameters(hostile: Hostile, request: pytest.FixtureRequest) -> None:
+def test_nul_in_path_parameters(hostile: Hostile) -> None:
     report = Report()
     admin = hostile.headers(Role.admin)
     with nothing_changes(hostile):
@@ -328,8 +330,8 @@ def fresh(database: Database) -> Iterator[Hostile]:
         yield Hostile(client, database, app.openapi())
 
 
-def test_nul_in_body_strings(fresh: Hostile, request: pytest.FixtureRequest) -> None:
-    hostile = fresh
+def test_nul_in_body_strings(fresh: Hostile) -> None:
+    hostile = fresh  # its own database: were the bug back, it would write
     editor = hostile.headers(Role.editor)
     report = Report()
     with nothing_changes(hostile):
@@ -348,7 +350,7 @@ def test_nul_in_body_strings(fresh: Hostile, request: pytest.FixtureRequest) -> 
         report.check()
 
 
-def test_nul_in_api_key(hostile: Hostile, request: pytest.FixtureRequest) -> None:
+def test_nul_in_api_key(hostile: Hostile) -> None:
     report = Report()
     with nothing_changes(hostile):
         for key in ("pt_a\x00b_c", "pt_\x00_\x00", "\x00"):
@@ -438,7 +440,7 @@ def test_oversized_credentials(hostile: Hostile) -> None:
         report.check()
 
 
-def test_oversized_headers(hostile: Hostile, request: pytest.FixtureRequest) -> None:
+def test_oversized_headers(hostile: Hostile) -> None:
     report = Report()
     with nothing_changes(hostile):
         report.refused(hostile.client.get("/v1/initiatives", headers={"X-Pad": "a" * KIB * KIB}))
@@ -562,7 +564,7 @@ def test_absurd_years(hostile: Hostile) -> None:
         report.check()
 
 
-def test_as_of_at_the_edges_of_time(hostile: Hostile, request: pytest.FixtureRequest) -> None:
+def test_as_of_at_the_edges_of_time(hostile: Hostile) -> None:
     report = Report()
     with nothing_changes(hostile):
         for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
