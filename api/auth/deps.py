@@ -68,7 +68,7 @@ def requires(role: Role) -> Callable[..., Principal]:
         token = _bearer(request)
         if token is None:
             raise Unauthorized("this operation needs an API key: 'Authorization: Bearer <key>'")
-        principal = authenticate(engine, token)
+        principal = _authenticate(request, engine, token)
         if not principal.can(role):
             raise Forbidden(
                 f"this operation needs the {role.value} role; your key is {principal.role.value}"
