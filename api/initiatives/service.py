@@ -17,7 +17,7 @@ from sqlalchemy import (
     select,
 )
 
-from api.errors import field_error
+from api.errors import Conflict, field_error
 from api.http import SortField
 from api.initiatives.models import InitiativeListParams
 from api.initiatives.tables import (
@@ -257,6 +257,36 @@ def _check(scalars: Record) -> Errors:
     if start is not None and end is not None and start > end:
         return [field_error(["body", "end_year"], f"end_year {end} is before start_year {start}")]
     return []
+
+
+def detach_or_refuse(
+    conn: Connection,
+    link: Any,
+    column: str,
+    record_id: int,
+    detach: bool,
+    ctx: WriteContext,
+    noun: str,
+) -> None:
+    """Before a sector or organization goes: refuse (409 naming the initiatives that use it),
+    or with ``detach`` unlink it from them, whose representation then changes."""
+    users = conn.execute(
+        select(table.c.id, table.c.slug)
+        .join(link, link.c.initiative_id == table.c.id)
+        .where(link.c[column] == record_id)
+        .distinct()
+        .order_by(table.c.slug)
+    ).all()
+    if users and not detach:
+        slugs = [u.slug for u in users]
+        raise Conflict(
+            f"initiatives use this {noun}: {', '.join(slugs[:20])}; "
+            "delete with ?detach=true to remove it from them",
+            extra={"initiatives": slugs},
+        )
+    if users:
+        conn.execute(delete(link).where(link.c[column] == record_id))
+        ctx.touched.update(("initiatives", u.id) for u in users)
 
 
 def _partners(conn: Connection, record_id: int) -> set[tuple[str, int]]:

@@ -2,18 +2,17 @@
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, delete, select
+from sqlalchemy import ColumnElement, Connection, select
 
-from api.errors import Conflict
 from api.http import SortField
-from api.initiatives.tables import Initiative, InitiativeOrganization
+from api.initiatives.service import detach_or_refuse
+from api.initiatives.tables import InitiativeOrganization
 from api.organizations.models import OrganizationListParams
 from api.organizations.tables import Organization
 from api.resource import Resource, WriteContext, register
 
 table = Organization.__table__  # type: ignore[attr-defined]
 link_table = InitiativeOrganization.__table__  # type: ignore[attr-defined]
-initiative_table = Initiative.__table__  # type: ignore[attr-defined]
 
 SORT_FIELDS = {
     "slug": SortField("slug", table.c.slug),
@@ -24,23 +23,7 @@ SORT_FIELDS = {
 
 
 def _before_delete(conn: Connection, org_id: int, detach: bool, ctx: WriteContext) -> None:
-    users = conn.execute(
-        select(initiative_table.c.id, initiative_table.c.slug)
-        .join(link_table, link_table.c.initiative_id == initiative_table.c.id)
-        .where(link_table.c.organization_id == org_id)
-        .distinct()
-        .order_by(initiative_table.c.slug)
-    ).all()
-    if users and not detach:
-        slugs = [u.slug for u in users]
-        raise Conflict(
-            f"initiatives name this organization: {', '.join(slugs[:20])}; "
-            "delete with ?detach=true to remove it from them",
-            extra={"initiatives": slugs},
-        )
-    if users:
-        conn.execute(delete(link_table).where(link_table.c.organization_id == org_id))
-        ctx.touched.update(("initiatives", u.id) for u in users)
+    detach_or_refuse(conn, link_table, "organization_id", org_id, detach, ctx, "organization")
 
 
 def _users(conn: Connection, org_id: int) -> set[tuple[str, int]]:
