@@ -119,8 +119,11 @@ def serve(
     """Serve the API with uvicorn."""
     import uvicorn
 
+    from api.db import ensure_statistics
     from api.ops import prepare_multiprocess_dir, uvicorn_log_config
 
+    if ensure_statistics(build_engine()):
+        _err("gathered the planner's statistics (ANALYZE)")
     # Workers share metrics through a directory; made before they spawn, so they inherit it.
     prepare_multiprocess_dir(workers)
     _err(f"serving on http://{host}:{port} (docs at /docs)")

@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     import_max_bytes: int = Field(default=1024**3, description="Largest NDJSON import body.")
     db_pool_size: int = 10
+    query_cache_mb: float = Field(
+        default=32,
+        ge=0,
+        description="Memory per process for pages, totals, facets and search results, kept "
+        "until the next write (0: off).",
+    )
     sqlite_busy_timeout_ms: int = 5000
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="json, text or auto (text on a terminal)")

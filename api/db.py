@@ -13,7 +13,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
+from api.cache.generation import bump
 from api.config import get_settings
 from api.records import metadata
 
@@ -103,13 +105,17 @@ def read_connection(engine: Engine | None = None) -> Iterator[Connection]:
 
 @contextmanager
 def write_transaction(engine: Engine | None = None) -> Iterator[Connection]:
-    """A connection in a write transaction: committed on success, rolled back on any error."""
+    """A connection in a write transaction: committed on success, rolled back on any error.
+
+    Its last statement moves the write generation on (api/cache), which is what tells every
+    API process that results computed before it are out of date."""
     eng = engine or get_engine()
     with eng.connect().execution_options(write=True) as conn, conn.begin():
         if eng.dialect.name == "postgresql":
             # A write stuck behind another's row lock gives up (503) rather than hang.
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
         yield conn
+        bump(conn)
 
 
 def refresh_statistics(engine: Engine) -> None:
@@ -118,3 +124,23 @@ def refresh_statistics(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
+
+
+def ensure_statistics(engine: Engine) -> bool:
+    """Gather SQLite's statistics if nobody has (a database loaded by other means, or made
+    before the project analyzed after imports); whether it did. A read-only database is
+    served as it is."""
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+        ).first()
+        if found and conn.exec_driver_sql("SELECT 1 FROM sqlite_stat1 LIMIT 1").first():
+            return False
+        try:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+        except OperationalError:
+            return False
+    return True

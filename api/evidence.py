@@ -9,6 +9,7 @@ from sqlalchemy import Column, Connection, Select, bindparam, delete, insert, se
 
 from api.errors import field_error
 from api.initiatives.tables import Evidence
+from api.plans import unindexed
 from api.records import Slug
 from api.sources.tables import Excerpt, Source
 
@@ -96,7 +97,7 @@ def _evidence_statement(column: str, public_only: bool) -> Select[Any]:
         .order_by(col, evidence_table.c.position)
     )
     if public_only:
-        statement = statement.where(source_table.c.review_status == "published")
+        statement = statement.where(unindexed(source_table.c.review_status) == "published")
     return statement
 
 

@@ -149,47 +149,94 @@ def sort_columns(keys: Sequence[SortKey]) -> list[ColumnElement[Any]]:
 
 
 def next_link(request: Request, cursor: str) -> str:
-    url = request.url.include_query_params(cursor=cursor)
-    return f'<{url}>; rel="next"'
+    """The request's own URL with the cursor replaced (cursors are URL-safe base64)."""
+    query = "&".join(
+        part
+        for part in request.scope["query_string"].decode("latin-1").split("&")
+        if part and not part.startswith("cursor=")
+    )
+    query = f"{query}&cursor={cursor}" if query else f"cursor={cursor}"
+    return f'<{request.url.replace(query=query)}>; rel="next"'
 
 
 def json_bytes(data: Any) -> bytes:
     return orjson.dumps(data)
 
 
-def list_response(request: Request, page: Mapping[str, Any]) -> Response:
-    headers = {}
-    if page["next_cursor"]:
-        headers["Link"] = next_link(request, page["next_cursor"])
-    return Response(json_bytes(page), media_type="application/json", headers=headers)
+@dataclass(frozen=True)
+class Body:
+    """A response body serialized once, with the validator its headers carry; what the query
+    cache keeps (api/cache), so a repeated read costs neither queries nor serialization."""
+
+    content: bytes
+    etag: str
+    next_cursor: str | None = None
+
+    def weight(self) -> int:
+        return len(self.content)
+
+
+def list_body(page: Mapping[str, Any]) -> Body:
+    content = json_bytes(page)
+    return Body(content, f'"{_digest(content)}"', page["next_cursor"])
+
+
+def record_body(record: Mapping[str, Any]) -> Body:
+    content = json_bytes(record)
+    return Body(content, etag_for(int(record["version"]), content))
+
+
+def list_response(request: Request, page: Mapping[str, Any] | Body) -> Response:
+    """A page in the list envelope, with a ``Link`` to the next page and an ETag over the body
+    (304 when the client's copy is current)."""
+    body = page if isinstance(page, Body) else list_body(page)
+    headers = {"ETag": body.etag}
+    if _not_modified(request, body.etag):
+        return Response(status_code=304, headers=headers)
+    if body.next_cursor:
+        headers["Link"] = next_link(request, body.next_cursor)
+    return Response(body.content, media_type="application/json", headers=headers)
 
 
 # --- ETags: the version, plus a digest of the body so embedded data from other records
 # (a source title, a related initiative's name) can never be served stale from a cache.
 
 
+def _digest(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=6).hexdigest()
+
+
 def etag_for(version: int, body: bytes) -> str:
-    digest = hashlib.blake2b(body, digest_size=6).hexdigest()
-    return f'"{version}-{digest}"'
+    return f'"{version}-{_digest(body)}"'
 
 
 def _tags(header: str) -> list[str]:
     return [t.strip().removeprefix("W/") for t in header.split(",") if t.strip()]
 
 
+def _not_modified(request: Request, etag: str) -> bool:
+    if request.method not in ("GET", "HEAD"):
+        return False
+    inm = request.headers.get("if-none-match")
+    if not inm:
+        return False
+    tags = _tags(inm)
+    return "*" in tags or etag in tags
+
+
 def record_response(
-    request: Request, record: Mapping[str, Any], status_code: int = 200, **headers: str
+    request: Request,
+    record: Mapping[str, Any] | Body,
+    status_code: int = 200,
+    **headers: str,
 ) -> Response:
     """A single record with its ETag; 304 when the client's copy is current."""
-    body = json_bytes(record)
-    etag = etag_for(int(record["version"]), body)
-    all_headers = {"ETag": etag, **{k.replace("_", "-"): v for k, v in headers.items()}}
-    if request.method == "GET":
-        inm = request.headers.get("if-none-match")
-        if inm and ("*" in _tags(inm) or etag in _tags(inm)):
-            return Response(status_code=304, headers={"ETag": etag})
+    body = record if isinstance(record, Body) else record_body(record)
+    all_headers = {"ETag": body.etag, **{k.replace("_", "-"): v for k, v in headers.items()}}
+    if status_code == 200 and _not_modified(request, body.etag):
+        return Response(status_code=304, headers={"ETag": body.etag})
     return Response(
-        body, status_code=status_code, media_type="application/json", headers=all_headers
+        body.content, status_code=status_code, media_type="application/json", headers=all_headers
     )
 
 

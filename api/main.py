@@ -7,6 +7,7 @@ from api.auth.deps import assert_writes_guarded
 from api.auth.router import router as keys_router
 from api.bulk.router import IMPORT_PATH
 from api.bulk.router import router as bulk_router
+from api.cache.service import QueryCache
 from api.config import Settings, get_settings
 from api.db import build_engine
 from api.errors import install_error_handlers
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = build_engine(settings.database_url)
     app.state.rate_limiter = RateLimiter(app.state.engine)
+    app.state.query_cache = QueryCache(int(settings.query_cache_mb * 1024 * 1024))
     for router in (
         initiatives_router,
         sectors_router,

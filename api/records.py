@@ -2,12 +2,12 @@
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import pycountry
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 from pydantic import Field as PydanticField
-from sqlalchemy import Column, DateTime, Integer, MetaData, String
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, Integer, MetaData, String
 from sqlmodel import Field, SQLModel
 
 # Every table module imports this one, so the convention is in place before any table is made.
@@ -83,6 +83,16 @@ def in_list(column: str, values: type[StrEnum]) -> str:
     return f"{column} IN ({quoted})"
 
 
+def record_constraints(table: str) -> tuple[Any, ...]:
+    """What every curated table has besides its columns: the review states, and the index
+    that serves a list of one review state in slug order (the default list page) straight
+    from the index, stopping after one page, whatever statistics the planner has."""
+    return (
+        CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),
+        Index(f"ix_{table}_review_status_slug", "review_status", "slug"),
+    )
+
+
 class RecordColumns(SQLModel):
     """Columns of every curated table (initiatives, sectors, organizations, sources)."""
 
@@ -92,7 +102,6 @@ class RecordColumns(SQLModel):
         default=ReviewStatus.draft.value,
         sa_type=String(16),
         nullable=False,
-        index=True,
     )
     version: int = Field(default=1, sa_type=Integer, nullable=False)
     created_at: datetime = Field(

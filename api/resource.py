@@ -6,7 +6,7 @@ the rest the same way for all of them, on a connection whose transaction the cal
 one HTTP request, a seed run or a bulk import is all-or-nothing.
 """
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Table, delete, func, insert, select, update
 from sqlalchemy import Date as SQLDate
 
+from api.cache.service import QueryCache
 from api.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed, field_error
 from api.evidence import load_evidence, replace_evidence, resolve_evidence
 from api.history.service import diff, last_revision, record_revision, slug_was_used
@@ -134,12 +135,24 @@ def list_records(
     cursor: str | None,
     public_only: bool,
     with_total: bool = True,
+    cache: QueryCache | None = None,
+    filters_key: Hashable = None,
 ) -> Record:
-    """One page in the sort order, with the total over all pages."""
+    """One page in the sort order, with the total over all pages.
+
+    The total counts every match, so it is kept in ``cache`` under ``filters_key`` (what
+    ``where`` was built from) until the next write."""
     total = None
     if with_total:
         count = select(func.count()).select_from(res.table).where(*where)
-        total = conn.execute(count).scalar_one()
+
+        def count_matches() -> int:
+            return int(conn.execute(count).scalar_one())
+
+        if cache is not None and filters_key is not None:
+            total = cache.fetch(conn, ("total", res.name, filters_key), count_matches)
+        else:
+            total = count_matches()
     query = select(res.table, *sort_columns(keys)).where(*where)
     if cursor:
         query = query.where(after_cursor(keys, decode_cursor(cursor, keys)))

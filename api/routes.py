@@ -17,24 +17,28 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Engine
+from sqlalchemy import ColumnElement, Connection, Engine
 
 from api import resource as service
 from api.auth.deps import EngineDep, Viewer, write_route
 from api.auth.service import Principal
 from api.auth.tables import Role
 from api.bulk.formats import CSV_MEDIA_TYPE, NDJSON_MEDIA_TYPE, csv_lines, ndjson_lines
+from api.cache.service import QueryCache
 from api.db import read_connection, write_transaction
 from api.errors import Forbidden, NotFound, invalid
 from api.history.redact import redact_changes, redact_record
 from api.history.service import list_history, state_as_of
 from api.http import (
+    Body,
     Page,
     SortField,
     SortKey,
     allowed_versions,
+    list_body,
     list_response,
     parse_sort,
+    record_body,
     record_response,
 )
 from api.records import ReviewStatus, as_utc
@@ -92,14 +96,41 @@ def list_page(
 ) -> Response:
     keys = parse_sort(params.sort or api.default_sort, api.sort_fields, "slug")
     engine = request.app.state.engine
-    where = [visible(api, params.review_status, viewer), *api.filters(params, engine.dialect.name)]
+
+    def where() -> list[ColumnElement[bool]]:
+        return [
+            visible(api, params.review_status, viewer),
+            *api.filters(params, engine.dialect.name),
+        ]
+
     if params.format != "json":
-        return _stream(api, engine, where, keys, viewer is None, params.format)
-    with read_connection(engine) as conn:
-        page = service.list_records(
-            conn, api.res, where, keys, params.limit, params.cursor, public_only=viewer is None
+        return _stream(api, engine, where(), keys, viewer is None, params.format)
+    if params.review_status:
+        visible(api, params.review_status, viewer)  # refuse before anything is looked up
+    # What the filters are: the total is kept per filter set, so every page of a walk
+    # reuses it; the page itself is kept per filters, sort, position and size.
+    filters_key = params.model_dump_json(exclude={"cursor", "limit", "sort", "format"})
+    public_only = viewer is None
+    cache: QueryCache = request.app.state.query_cache
+
+    def page(conn: Connection) -> Body:
+        return list_body(
+            service.list_records(
+                conn,
+                api.res,
+                where(),  # built only when the page is not kept already
+                keys,
+                params.limit,
+                params.cursor,
+                public_only=public_only,
+                cache=cache,
+                filters_key=(filters_key, public_only),
+            )
         )
-    return list_response(request, page)
+
+    page_key = ("page", api.res.name, params.model_dump_json(exclude={"format"}), public_only)
+    body = cache.read(engine, page_key, page, Body.weight)
+    return list_response(request, body)
 
 
 def _stream(
@@ -170,15 +201,21 @@ def build_router(api: ResourceApi) -> APIRouter:
             datetime | None, Query(description="Read the record as it was then (RFC 3339).")
         ] = None,
     ) -> Response:
+        if as_of is None:
+            public_only = viewer is None
+            body = request.app.state.query_cache.read(
+                engine,
+                ("record", many, slug, public_only),
+                lambda conn: record_body(service.read_record(conn, res, slug, public_only)),
+                Body.weight,
+            )
+            return record_response(request, body)
         with read_connection(engine) as conn:
-            if as_of is not None:
-                record = state_as_of(conn, many, slug, _utc(as_of))
-                if viewer is None:
-                    if record.get("review_status") != ReviewStatus.published.value:
-                        raise NotFound(f"{one} {slug!r} was not published then")
-                    record = redact_record(conn, record)
-            else:
-                record = service.read_record(conn, res, slug, public_only=viewer is None)
+            record = state_as_of(conn, many, slug, _utc(as_of))
+            if viewer is None:
+                if record.get("review_status") != ReviewStatus.published.value:
+                    raise NotFound(f"{one} {slug!r} was not published then")
+                record = redact_record(conn, record)
         return record_response(request, record)
 
     @router.post(

@@ -1,6 +1,7 @@
 """Every table, imported in one place so the metadata is complete (Alembic, tests)."""
 
 from api.auth.tables import ApiKey
+from api.cache.tables import WriteGeneration
 from api.db import metadata
 from api.history.tables import Revision
 from api.initiatives.tables import (
@@ -30,5 +31,6 @@ __all__ = [
     "SearchDocument",
     "Sector",
     "Source",
+    "WriteGeneration",
     "metadata",
 ]

@@ -29,6 +29,7 @@ from api.initiatives.tables import (
     Relation,
 )
 from api.organizations.tables import Organization
+from api.plans import unindexed
 from api.records import ReviewStatus
 from api.resource import Errors, Record, Resource, WriteContext, register
 from api.search.backends import matching_ids
@@ -93,9 +94,10 @@ def _embed_statements(public_only: bool) -> tuple[Select[Any], Select[Any], Sele
         .order_by(table.c.slug)
     )
     if public_only:
-        sectors = sectors.where(sector_table.c.review_status == PUBLISHED)
-        orgs = orgs.where(org_table.c.review_status == PUBLISHED)
-        related = related.where(table.c.review_status == PUBLISHED)
+        # Filters, not ways in: each query starts from the page's ids (api/plans.py).
+        sectors = sectors.where(unindexed(sector_table.c.review_status) == PUBLISHED)
+        orgs = orgs.where(unindexed(org_table.c.review_status) == PUBLISHED)
+        related = related.where(unindexed(table.c.review_status) == PUBLISHED)
     return sectors, orgs, related
 
 

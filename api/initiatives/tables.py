@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
-from api.records import YEAR_MAX, YEAR_MIN, RecordColumns, ReviewStatus, in_list
+from api.records import YEAR_MAX, YEAR_MIN, RecordColumns, in_list, record_constraints
 
 
 class InitiativeKind(StrEnum):
@@ -64,7 +64,7 @@ INVERSE_RELATION: dict[Relation, Relation] = {
 class Initiative(RecordColumns, table=True):
     __tablename__ = "initiative"
     __table_args__ = (
-        CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),
+        *record_constraints("initiative"),
         CheckConstraint(in_list("kind", InitiativeKind), name="kind"),
         CheckConstraint(in_list("status", InitiativeStatus), name="status"),
         CheckConstraint(

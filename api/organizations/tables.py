@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, String, Text
 from sqlmodel import Field
 
-from api.records import RecordColumns, ReviewStatus, in_list
+from api.records import RecordColumns, in_list, record_constraints
 
 
 class OrganizationKind(StrEnum):
@@ -29,7 +29,7 @@ FOUNDED_MIN, FOUNDED_MAX = 1000, 2100
 class Organization(RecordColumns, table=True):
     __tablename__ = "organization"
     __table_args__ = (
-        CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),
+        *record_constraints("organization"),
         CheckConstraint(in_list("kind", OrganizationKind), name="kind"),
         CheckConstraint(
             f"founded_year IS NULL OR founded_year BETWEEN {FOUNDED_MIN} AND {FOUNDED_MAX}",

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.auth.deps import EngineDep, Viewer
-from api.db import read_connection
+from api.cache.service import QueryCache
 from api.errors import invalid
-from api.http import list_response
+from api.http import Body, list_body, list_response
 from api.search import service
 from api.search.models import SearchPage, SearchParams
 
@@ -64,6 +64,12 @@ async def search(
     nearly equal relevance across the page boundary.
     """
     types = parse_types(params.type)
-    with read_connection(engine) as conn:
-        page = service.search(conn, params.q, types, params.limit, params.cursor)
-    return list_response(request, page)
+    key = service.search_key(params.q, types, params.limit, params.cursor)
+    cache: QueryCache = request.app.state.query_cache
+    body = cache.read(
+        engine,
+        key,
+        lambda conn: list_body(service.search(conn, params.q, types, params.limit, params.cursor)),
+        Body.weight,
+    )
+    return list_response(request, body)

@@ -18,7 +18,7 @@ for another search.
 import base64
 import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -76,6 +76,26 @@ def search(
     narrowed = sorted(set(types)) if set(types) != set(TYPES) else None
     signature = _signature(query, types)
     after = _decode_cursor(cursor, signature) if cursor else None
+    return _search(conn, query, narrowed, signature, limit, after)
+
+
+def search_key(q: str, types: Sequence[str], limit: int, cursor: str | None) -> Hashable:
+    """What identifies a search's page, for keeping it until the next write: the parsed
+    query itself (not its short signature: two searches must never share), the types, the
+    page size and the position. Refuses what ``search`` refuses, the same way."""
+    query = parse(q)
+    after = _decode_cursor(cursor, _signature(query, types)) if cursor else None
+    return ("search", query.to_tsquery(), tuple(sorted(set(types))), limit, after)
+
+
+def _search(
+    conn: Connection,
+    query: Query,
+    narrowed: list[str] | None,
+    signature: str,
+    limit: int,
+    after: After | None,
+) -> dict[str, Any]:
     hits = _page(conn, query, narrowed, limit, after)
     next_cursor = None
     if len(hits) > limit:

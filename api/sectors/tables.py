@@ -5,7 +5,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, String, Text
 from sqlmodel import Field
 
-from api.records import RecordColumns, ReviewStatus, in_list
+from api.records import RecordColumns, in_list, record_constraints
 
 
 class SectorKind(StrEnum):
@@ -16,7 +16,7 @@ class SectorKind(StrEnum):
 class Sector(RecordColumns, table=True):
     __tablename__ = "sector"
     __table_args__ = (
-        CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),
+        *record_constraints("sector"),
         CheckConstraint(in_list("kind", SectorKind), name="kind"),
     )
 

@@ -3,17 +3,15 @@
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from api.records import RecordColumns, ReviewStatus, in_list
+from api.records import RecordColumns, record_constraints
 
 
 class Source(RecordColumns, table=True):
     __tablename__ = "source"
-    __table_args__ = (
-        CheckConstraint(in_list("review_status", ReviewStatus), name="review_status"),
-    )
+    __table_args__ = (*record_constraints("source"),)
 
     title: str = Field(sa_type=String(500), nullable=False)
     authors: list[Any] = Field(default_factory=list, sa_type=JSON, nullable=False)

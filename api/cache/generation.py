@@ -1,0 +1,47 @@
+"""The write generation: read in a reader's snapshot, peeked at outside one, moved on by
+every write transaction (see api/cache/service.py for what it is for)."""
+
+from sqlalchemy import Connection, Engine, select, update
+
+from api.cache.tables import WriteGeneration
+
+generation_table = WriteGeneration.__table__  # type: ignore[attr-defined]
+_PEEK = "SELECT value FROM write_generation WHERE id = 1"
+_read = select(generation_table.c.value).where(generation_table.c.id == 1)
+_bump = (
+    update(generation_table)
+    .where(generation_table.c.id == 1)
+    .values(value=generation_table.c.value + 1)
+)
+
+
+def current_generation(conn: Connection) -> int | None:
+    """The generation of the reader's snapshot (None on a database without the counter)."""
+    value = conn.execute(_read).scalar()
+    return None if value is None else int(value)
+
+
+def peek_generation(engine: Engine) -> int | None:
+    """The newest committed generation, read in one statement on a pooled connection."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(_PEEK)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    except Exception:
+        # No counter (a database not migrated yet) or no database: then no result is
+        # reused, and the read that follows reports what is wrong.
+        return None
+    finally:
+        raw.close()  # back to the pool, which rolls back whatever the driver began
+    return None if row is None else int(row[0])
+
+
+def bump(conn: Connection) -> None:
+    """Move the generation on, as the last statement of a write transaction: on PostgreSQL
+    the row lock then orders the writers' commits, so generations become visible in order,
+    and it is held only from here to the commit."""
+    conn.execute(_bump)
