@@ -74,7 +74,9 @@ def build_engine(url: str | None = None) -> Engine:
         json_deserializer=orjson.loads,
         pool_size=settings.db_pool_size,
         max_overflow=10,
-        pool_pre_ping=True,
+        # No ping before each checkout (a round trip per request): a connection that died
+        # fails its request with a 503, and that error makes the pool drop every connection
+        # made before it, so the next requests connect afresh.
         pool_recycle=1800,
     )
 

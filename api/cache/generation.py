@@ -1,6 +1,8 @@
 """The write generation: read in a reader's snapshot, peeked at outside one, moved on by
 every write transaction (see api/cache/service.py for what it is for)."""
 
+from typing import Any
+
 from sqlalchemy import Connection, Engine, select, update
 
 from api.cache.tables import WriteGeneration
@@ -22,21 +24,33 @@ def current_generation(conn: Connection) -> int | None:
 
 
 def peek_generation(engine: Engine) -> int | None:
-    """The newest committed generation, read in one statement on a pooled connection."""
-    raw = engine.raw_connection()
+    """The newest committed generation, read in one statement on a pooled connection; None
+    when it cannot be read (no counter in a database not migrated yet, or no database: the
+    read that follows then reports what is wrong, through SQLAlchemy's error handling)."""
+    # On PostgreSQL one statement outside a transaction is one round trip (no BEGIN, and
+    # nothing for the pool to roll back); SQLite connections are in autocommit already.
+    postgres = engine.dialect.name == "postgresql"
     try:
+        raw = engine.raw_connection()
+    except Exception:
+        return None
+    try:
+        driver: Any = raw.driver_connection
+        if postgres:
+            driver.autocommit = True
         cursor = raw.cursor()
         try:
             cursor.execute(_PEEK)
             row = cursor.fetchone()
         finally:
             cursor.close()
+            if postgres:
+                driver.autocommit = False
     except Exception:
-        # No counter (a database not migrated yet) or no database: then no result is
-        # reused, and the read that follows reports what is wrong.
+        raw.invalidate()  # whatever failed, this connection is not handed out again
         return None
     finally:
-        raw.close()  # back to the pool, which rolls back whatever the driver began
+        raw.close()
     return None if row is None else int(row[0])
 
 
