@@ -29,6 +29,14 @@ class Settings(BaseSettings):
         "until the next write (0: off).",
     )
     sqlite_busy_timeout_ms: int = 5000
+    sqlite_cache_mb: int = Field(
+        default=16, ge=1, description="SQLite page cache per pooled connection."
+    )
+    sqlite_mmap_mb: int = Field(
+        default=0,
+        ge=0,
+        description="Memory-map this much of a SQLite file (0: off; mapped pages count in RSS).",
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="json, text or auto (text on a terminal)")
     seed_on_start: bool = True

@@ -22,7 +22,7 @@ from api.records import metadata
 __all__ = ["metadata"]
 
 
-def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
+def _sqlite_setup(engine: Engine, busy_timeout_ms: int, cache_mb: int, mmap_mb: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from pysqlite so BEGIN is ours (see _on_begin).
@@ -32,8 +32,10 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA mmap_size=268435456")
-        cur.execute("PRAGMA cache_size=-32000")
+        # Pages are read through each connection's own cache, bounded in size; memory-mapping
+        # the file instead would count every page a scan touches in the server's RSS.
+        cur.execute(f"PRAGMA mmap_size={int(mmap_mb) * 1024 * 1024}")
+        cur.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -66,7 +68,12 @@ def build_engine(url: str | None = None) -> Engine:
             pool_size=settings.db_pool_size,
             max_overflow=20,
         )
-        _sqlite_setup(engine, settings.sqlite_busy_timeout_ms)
+        _sqlite_setup(
+            engine,
+            settings.sqlite_busy_timeout_ms,
+            settings.sqlite_cache_mb,
+            settings.sqlite_mmap_mb,
+        )
         return engine
     return create_engine(
         url,

@@ -7,6 +7,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
 from api.errors import PROBLEM_MEDIA_TYPE
+from api.query_params import COMPONENTS as QUERY_COMPONENTS
 
 COMMON_ERRORS = {
     "400": "Bad request (for example a cursor that is not valid for this list)",
@@ -63,6 +64,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, component in QUERY_COMPONENTS.items():
+        components.setdefault(name, component)
     components.update(
         Problem.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {})
     )

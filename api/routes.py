@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Connection, Engine
@@ -41,6 +41,7 @@ from api.http import (
     record_body,
     record_response,
 )
+from api.query_params import QueryModel
 from api.records import ReviewStatus, as_utc
 from api.schemas import ListParams, PatchModel, WriteModel
 
@@ -177,11 +178,19 @@ def build_router(api: ResourceApi) -> APIRouter:
         428: {"description": "If-Match is missing"},
     }
 
-    @router.get("", operation_id=f"list_{many}", summary=f"List {many}", response_model=Page[Read])  # type: ignore[valid-type]
+    query = QueryModel(Params)
+
+    @router.get(
+        "",
+        operation_id=f"list_{many}",
+        summary=f"List {many}",
+        response_model=Page[Read],  # type: ignore[valid-type]
+        openapi_extra={"parameters": query.parameters},
+    )
     async def list_(
         request: Request,
         viewer: Viewer,
-        params: Annotated[Params, Query()],  # type: ignore[valid-type]
+        params: Annotated[ListParams, Depends(query)],
     ) -> Response:
         return list_page(request, api, params, viewer)
 

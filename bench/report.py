@@ -23,7 +23,7 @@ WORKLOADS = {
 
 LABELS = {
     "ours": "policy-tracker (SQLite)",
-    "ours-analyzed": "policy-tracker (SQLite after ANALYZE)",
+    "ours-nocache": "policy-tracker (SQLite, cache off)",
     "ours-pg": "policy-tracker (PostgreSQL)",
     "datasette": "Datasette",
     "ceiling": "raw sqlite3 ceiling",
@@ -60,7 +60,7 @@ def size_table(size: dict[str, Any]) -> list[str]:
         ds = (per.get("datasette") or {}).get("rps")
         ceil = (per.get("ceiling") or {}).get("rps")
         base = (per.get("ours") or {}).get("p50_ms")
-        for target in ("ours", "ours-analyzed", "ours-pg", "datasette", "ceiling"):
+        for target in ("ours", "ours-nocache", "ours-pg", "datasette", "ceiling"):
             st = per.get(target)
             if not st:
                 continue
@@ -76,7 +76,7 @@ def size_table(size: dict[str, Any]) -> list[str]:
                 _ratio(st.get("rps"), ceil) if target not in ("ceiling", "datasette") else None
             )
             vs_base = (
-                _ratio(st.get("p50_ms"), base) if target in ("ours-analyzed", "ours-pg") else None
+                _ratio(st.get("p50_ms"), base) if target in ("ours-nocache", "ours-pg") else None
             )
             rps = st.get("rps")
             lines.append(
@@ -97,15 +97,15 @@ def _speed(size: dict[str, Any], workload: str, target: str) -> str:
 
 
 def _vs(size: dict[str, Any], workload: str, peer: str, target: float) -> tuple[str, bool | None]:
-    """'ours ÷ peer' for a target row, with the ANALYZE'd figure beside it."""
+    """'ours ÷ peer' for a target row, with the figure of the server with its cache off."""
     peer_rps = (_get(size, workload, peer) or {}).get("rps")
     parts, ok = [], None
-    for name in ("ours", "ours-analyzed"):
+    for name in ("ours", "ours-nocache"):
         st = _get(size, workload, name)
         if not st:
             continue
         r = _ratio(st.get("rps"), peer_rps)
-        tag = "" if name == "ours" else "after ANALYZE: "
+        tag = "" if name == "ours" else "cache off: "
         if r is not None:
             parts.append(f"{tag}{r:.2f}x")
             if name == "ours":
@@ -289,7 +289,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     for ax, workload in zip(axes, ("search", "list"), strict=True):
         for target, style in (
             ("ours", "o-"),
-            ("ours-analyzed", "d-"),
+            ("ours-nocache", "d-"),
             ("ours-pg", "s--"),
             ("datasette", "^:"),
             ("ceiling", "x-."),

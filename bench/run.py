@@ -24,7 +24,6 @@ import os
 import platform
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -48,7 +47,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 DS_VENV = WORK / "datasette-venv"
 DS_BIN = DS_VENV / "bin"
 HOST = "127.0.0.1"
-PORTS = {"ours": 8201, "datasette": 8202, "ceiling": 8203, "ours-pg": 8204, "ours-analyzed": 8205}
+PORTS = {"ours": 8201, "datasette": 8202, "ceiling": 8203, "ours-pg": 8204, "ours-nocache": 8205}
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 sys.path.insert(0, str(BENCH))
 
@@ -322,28 +321,6 @@ def ensure_ours_sqlite(n: int) -> Path:
     return db
 
 
-def ensure_analyzed_copy(db: Path) -> Path:
-    """A copy of our database after ``ANALYZE``: what the same build serves once SQLite has
-    statistics (the project does not run ANALYZE itself yet)."""
-    copy = db.with_name(db.stem + "-analyzed.db")
-    stamp = copy.with_suffix(".stamp")
-    source_stamp = db.with_suffix(".stamp").read_text()
-    if copy.exists() and stamp.exists() and stamp.read_text() == source_stamp:
-        return copy
-    log(f"copying {db.name} and running ANALYZE")
-    for old in db.parent.glob(copy.name + "*"):
-        old.unlink()
-    src = sqlite3.connect(db)
-    dst = sqlite3.connect(copy)
-    src.backup(dst)
-    src.close()
-    dst.execute("ANALYZE")
-    dst.commit()
-    dst.close()
-    stamp.write_text(source_stamp)
-    return copy
-
-
 def sqlite_utils_insert(db: Path, flat: Path, timeout: float) -> float:
     for old in db.parent.glob(db.name + "*"):
         old.unlink()
@@ -423,7 +400,7 @@ def pg_database(n: int) -> Iterator[str]:
 # --- workloads ----------------------------------------------------------------------------
 
 
-def ours_server(name: str, url: str) -> Server:
+def ours_server(name: str, url: str, env: dict[str, str] | None = None) -> Server:
     return Server(
         name,
         [
@@ -436,7 +413,7 @@ def ours_server(name: str, url: str) -> Server:
             "--workers",
             "1",
         ],
-        {"TRACKER_DATABASE_URL": url},
+        {"TRACKER_DATABASE_URL": url, **(env or {})},
         PORTS[name],
         "/v1/initiatives?limit=1",
     )
@@ -485,7 +462,7 @@ def workload_urls(
     sector, deep, one = meta["sector"], meta["deep_slug"], meta["read_slug"]
     ds = f"/{db_name}/initiatives"
     urls: dict[str, dict[str, str]] = {"list": {}, "read": {}, "search": {}, "filtered": {}}
-    for name in ("ours", "ours-analyzed", "ours-pg"):
+    for name in ("ours", "ours-nocache", "ours-pg"):
         if name not in servers:
             continue
         s = servers[name]
@@ -583,9 +560,11 @@ def bench_size(meta: dict[str, Any], args: argparse.Namespace, with_pg: bool) ->
                 "/page",
             ),
         }
-        if args.analyzed:
-            servers["ours-analyzed"] = ours_server(
-                "ours-analyzed", f"sqlite:///{ensure_analyzed_copy(ours_db)}"
+        if args.cold:
+            # The same build and database with its query cache off: every request computes
+            # its page, total and facets (what the first request after a write costs).
+            servers["ours-nocache"] = ours_server(
+                "ours-nocache", f"sqlite:///{ours_db}", {"TRACKER_QUERY_CACHE_MB": "0"}
             )
         if pg_url:
             servers["ours-pg"] = ours_server("ours-pg", pg_url)
@@ -690,20 +669,15 @@ def bench_import(n: int, timeout: float, limit_lines: int | None) -> dict[str, A
     return {"size": n, "ours_s": ours, "sqlite_utils_s": peer, "timeout_s": timeout}
 
 
-def bench_export(n: int, timeout: float, analyzed: bool = False) -> dict[str, Any]:
+def bench_export(n: int, timeout: float) -> dict[str, Any]:
     """``policy-tracker export`` of the n-initiative database: wall time and peak RSS (sampled
     twice a second); past ``timeout`` it is stopped and the lines written so far reported."""
     import psutil
 
     db = ensure_ours_sqlite(n)
-    if analyzed:
-        db = ensure_analyzed_copy(db)
     out = WORK / f"export-{n}.ndjson"
     env = {**os.environ, "TRACKER_DATABASE_URL": f"sqlite:///{db}"}
-    log(
-        f"export of {n:,}{' (analyzed copy)' if analyzed else ''}: policy-tracker export "
-        f"(limit {timeout:.0f}s)"
-    )
+    log(f"export of {n:,}: policy-tracker export (limit {timeout:.0f}s)")
     started = time.perf_counter()
     proc = subprocess.Popen(
         [str(VENV_BIN / "policy-tracker"), "export", str(out)],
@@ -743,7 +717,6 @@ def bench_export(n: int, timeout: float, analyzed: bool = False) -> dict[str, An
         out.unlink()
     return {
         "size": n,
-        "analyzed": analyzed,
         "seconds": seconds,
         "complete": complete,
         "timeout_s": timeout,
@@ -755,11 +728,9 @@ def bench_export(n: int, timeout: float, analyzed: bool = False) -> dict[str, An
     }
 
 
-def bench_http_export(n: int, timeout: float, analyzed: bool = False) -> dict[str, Any] | None:
+def bench_http_export(n: int, timeout: float) -> dict[str, Any] | None:
     """``GET /v1/export`` streamed to nowhere: time and the server's peak RSS."""
     db = ensure_ours_sqlite(n)
-    if analyzed:
-        db = ensure_analyzed_copy(db)
     server = ours_server("ours", f"sqlite:///{db}")
     try:
         server.start()
@@ -859,10 +830,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--only", choices=("reads", "import", "export"), action="append")
     parser.add_argument(
-        "--no-analyzed",
-        dest="analyzed",
+        "--no-cold",
+        dest="cold",
         action="store_false",
-        help="skip the extra target: our SQLite database after ANALYZE",
+        help="skip the extra target: our SQLite server with its query cache off",
     )
     parser.add_argument(
         "--slow-ms",
@@ -931,12 +902,7 @@ def main() -> None:
             n = args.export_size or (10_000 if quick else 1_000_000)
             results["export"] = bench_export(n, args.export_timeout)
             save()
-            if args.analyzed:
-                results["export_analyzed"] = bench_export(n, args.export_timeout, analyzed=True)
-                save()
-            results["http_export"] = bench_http_export(
-                n, args.http_export_timeout, analyzed=args.analyzed
-            )
+            results["http_export"] = bench_http_export(n, args.http_export_timeout)
             save()
     finally:
         stop_all()

@@ -377,6 +377,7 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
 )
 def test_unexpected_errors_are_500_problems_without_internals(seeded, monkeypatch, target, path):
     monkeypatch.setattr(service, target, _boom)
+    seeded.app.state.query_cache.clear()  # computed afresh, not served from an earlier test
     resp = seeded.get(path)
     body = assert_problem(resp, 500)
     text = resp.text

@@ -109,6 +109,11 @@ class QueryCache:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
     @property
     def size_bytes(self) -> int:
         return self._bytes

@@ -2,16 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth.deps import EngineDep, Viewer
 from api.cache.service import QueryCache
 from api.errors import invalid
 from api.http import Body, list_body, list_response
+from api.query_params import QueryModel
 from api.search import service
 from api.search.models import SearchPage, SearchParams
 
 router = APIRouter(prefix="/v1", tags=["search"])
+search_query = QueryModel(SearchParams)
 
 
 def parse_types(raw: list[str]) -> list[str]:
@@ -33,12 +35,13 @@ def parse_types(raw: list[str]) -> list[str]:
         400: {"description": "The cursor is not valid for this search"},
         422: {"description": "The query cannot be searched, or a parameter is invalid"},
     },
+    openapi_extra={"parameters": search_query.parameters},
 )
 async def search(
     request: Request,
     engine: EngineDep,
     viewer: Viewer,
-    params: Annotated[SearchParams, Query()],
+    params: Annotated[SearchParams, Depends(search_query)],
 ) -> Response:
     """Published initiatives, sectors and organizations matching `q`, best first.
 
