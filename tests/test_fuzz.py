@@ -307,21 +307,7 @@ def _is_integral_non_int(value: Any) -> bool:
 
 INTEGER_FIELDS = ("start_year", "end_year", "founded_year")
 
-BUGS: tuple[Bug, ...] = (
-    Bug(
-        "integers-as-text",
-        "BUG: integer body fields take strings and floats (pydantic lax mode): POST "
-        '/v1/initiatives with start_year "2015" or 2015.0 is a 201, where the document says '
-        "integer (api/initiatives/models.py Year, api/organizations/models.py FoundedYear: "
-        "strict ints, as done for the date fields)",
-        lambda f, c, r: (
-            _kind(f) == "AcceptedNegativeData"
-            and isinstance(c.body, dict)
-            and any(_is_integral_non_int(c.body.get(name)) for name in INTEGER_FIELDS)
-        ),
-        _repro_integers_as_text,
-    ),
-)
+BUGS: tuple[Bug, ...] = ()
 
 # Bugs found earlier and fixed since: their reproductions now guard against a regression.
 FIXED: dict[str, Callable[[TestClient, Keys, Doc], None]] = {
@@ -335,6 +321,7 @@ FIXED: dict[str, Callable[[TestClient, Keys, Doc], None]] = {
     "keys-list-needs-a-key": _repro_keys_security,
     "nul-in-strings-refused": _repro_nul,
     "publish-409-documented": _repro_publish_409,
+    "integers-as-text": _repro_integers_as_text,
 }
 
 

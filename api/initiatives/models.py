@@ -10,6 +10,9 @@ from api.records import YEAR_MAX, YEAR_MIN, Country, CountryQuery, Slug
 from api.schemas import ListParams, PatchModel, WriteModel
 
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
+# In a JSON body a year is a JSON integer: not "2015", not 2015.0 (query strings are text, so
+# the parameters take Year).
+BodyYear = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX, strict=True)]
 Alias = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 
@@ -48,8 +51,8 @@ class InitiativeCreate(WriteModel):
     status: InitiativeStatus = InitiativeStatus.unknown
     country: Country = Field(examples=["CN"], description="ISO 3166-1 alpha-2")
     summary: str = Field(default="", max_length=20_000)
-    start_year: Year | None = Field(default=None, examples=[2015])
-    end_year: Year | None = Field(default=None, examples=[2025])
+    start_year: BodyYear | None = Field(default=None, examples=[2015])
+    end_year: BodyYear | None = Field(default=None, examples=[2025])
     sectors: list[Slug] = Field(default_factory=list, max_length=100)
     organizations: list[OrganizationLink] = Field(default_factory=list, max_length=200)
     related: list[RelatedLink] = Field(default_factory=list, max_length=200)
@@ -69,8 +72,8 @@ class InitiativeUpdate(PatchModel):
     status: InitiativeStatus | None = None
     country: Country | None = None
     summary: str | None = Field(default=None, max_length=20_000)
-    start_year: Year | None = None
-    end_year: Year | None = None
+    start_year: BodyYear | None = None
+    end_year: BodyYear | None = None
     sectors: list[Slug] | None = Field(default=None, max_length=100)
     organizations: list[OrganizationLink] | None = Field(default=None, max_length=200)
     related: list[RelatedLink] | None = Field(default=None, max_length=200)

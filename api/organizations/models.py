@@ -10,7 +10,8 @@ from api.organizations.tables import FOUNDED_MAX, FOUNDED_MIN, OrganizationKind
 from api.records import Country, CountryQuery, Slug
 from api.schemas import ListParams, PatchModel, WriteModel
 
-FoundedYear = Annotated[int, Field(ge=FOUNDED_MIN, le=FOUNDED_MAX)]
+# A JSON integer only: not "1956", not 1956.0.
+FoundedYear = Annotated[int, Field(ge=FOUNDED_MIN, le=FOUNDED_MAX, strict=True)]
 
 
 class OrganizationCreate(WriteModel):
