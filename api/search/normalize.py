@@ -14,9 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple, cast
 
-from pypinyin import Style, lazy_pinyin
-from pypinyin.constants import PINYIN_DICT
-from pypinyin.contrib.tone_convert import to_normal
+from api.search.pinyin_table import SPELLINGS
 
 # CJK ideographs (basic, extensions A-I, compatibility) and 〇. Written as a character-class body
 # so it can also be subtracted from \w in _TOKEN_RE.
@@ -87,6 +85,10 @@ def han_pinyin(run: str) -> tuple[str, ...]:
     (重庆 → chong qing). A character without a reading gets ``""``. Cached: the same names come
     back in record after record and snippet after snippet, and pypinyin is the slow part.
     """
+    # Imported on first use: processes that never convert Chinese text (an export, a server
+    # only reading) do without its 55 MB of dictionaries.
+    from pypinyin import Style, lazy_pinyin
+
     # pypinyin accepts a list from an errors callback, though its stub says str.
     on_error = cast("Callable[[str], str]", _no_pinyin)
     # Style.TONE is pypinyin's own spelling, so it skips a conversion that costs half the time;
@@ -188,24 +190,8 @@ def _fold_char(cluster: str) -> str:
     return fold(cluster)
 
 
-def _pinyin_spellings() -> dict[str, str]:
-    """Every toneless syllable in pypinyin's character table → its spelling in the index.
-
-    ü syllables are also accepted in the v spelling that pinyin keyboards use (lv → lu).
-    """
-    readings = {reading for value in PINYIN_DICT.values() for reading in value.split(",")}
-    spellings: dict[str, str] = {}
-    for reading in readings:
-        canonical = fold(to_normal(reading, v_to_u=True))
-        if canonical.isascii() and canonical.isalpha():
-            spellings[canonical] = canonical
-            keyboard = to_normal(reading, v_to_u=False)
-            if keyboard.isascii():
-                spellings[keyboard] = canonical
-    return spellings
-
-
-_ALL_SPELLINGS = _pinyin_spellings()
+# Every toneless spelling (ü syllables also in the v spelling: lv → lu) → its indexed syllable.
+_ALL_SPELLINGS = SPELLINGS
 # Every syllable the index can hold after a Han run, and every start of one.
 _SYLLABLES = frozenset(_ALL_SPELLINGS.values())
 _SYLLABLE_STARTS = frozenset(s[:end] for s in _SYLLABLES for end in range(1, len(s) + 1))
