@@ -178,6 +178,11 @@ def import_lines(
     New records go in by the batch; records that exist are compared and updated one by one.
     """
     report = ImportReport()
+    if conn.dialect.name == "postgresql":
+        # The tables grow by the batch inside this one transaction. A statement prepared
+        # while they were small keeps its plan (a scan) once psycopg has prepared it, and each
+        # lookup by slug then reads every row written so far: plan every statement afresh.
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     relations: dict[str, tuple[int, list[dict[str, Any]]]] = {}
     outcomes: dict[str, str] = {}
     lookups = Lookups(conn)

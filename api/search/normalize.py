@@ -11,7 +11,7 @@ the folded Latin ``Nǚ``); query words spelt with v (``nv``, ``lvse``) are mappe
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import NamedTuple, cast
 
 from api.search.pinyin_table import SPELLINGS
@@ -85,6 +85,11 @@ def han_pinyin(run: str) -> tuple[str, ...]:
     (重庆 → chong qing). A character without a reading gets ``""``. Cached: the same names come
     back in record after record and snippet after snippet, and pypinyin is the slow part.
     """
+    single = _single_readings()
+    if all(char in single for char in run):
+        # No character here has a second reading, so no phrase can choose another one (of
+        # pypinyin's 10,480 phrases made only of such characters, one Japanese word differs).
+        return tuple(single[char] for char in run)
     # Imported on first use: processes that never convert Chinese text (an export, a server
     # only reading) do without its 55 MB of dictionaries.
     from pypinyin import Style, lazy_pinyin
@@ -95,6 +100,19 @@ def han_pinyin(run: str) -> tuple[str, ...]:
     # fold() strips the tone marks and the diaeresis (nǚ → nu) as Style.NORMAL would.
     syllables = lazy_pinyin(run, style=Style.TONE, errors=on_error)
     return tuple(_fold_syllable(syllable) for syllable in syllables)
+
+
+@cache
+def _single_readings() -> dict[str, str]:
+    """Han character → its toneless syllable, for the characters that have only one."""
+    from pypinyin.constants import PINYIN_DICT
+
+    single = {}
+    for code_point, value in PINYIN_DICT.items():
+        readings = {_fold_syllable(reading) for reading in value.split(",")}
+        if len(readings) == 1:
+            single[chr(code_point)] = readings.pop()
+    return single
 
 
 @lru_cache(maxsize=4096)
