@@ -487,13 +487,17 @@ def workload_urls(
 
 
 def check(urls: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
-    """One GET of each URL: status, latency, and how many records it says match."""
+    """Two GETs of each URL: status, the latency of the first (cold: nothing cached, by the
+    server or the OS) and of the second, and how many records it says match."""
     info: dict[str, dict[str, Any]] = {}
     for workload, targets in urls.items():
         for target, url in targets.items():
             started = time.perf_counter()
             status, body = http_get(url, timeout=120)
             elapsed = (time.perf_counter() - started) * 1000
+            started = time.perf_counter()
+            http_get(url, timeout=120)
+            again = (time.perf_counter() - started) * 1000
             total = None
             with contextlib.suppress(ValueError):
                 doc = json.loads(body)
@@ -502,6 +506,7 @@ def check(urls: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
             info[f"{workload}/{target}"] = {
                 "status": status,
                 "first_ms": round(elapsed, 1),
+                "again_ms": round(again, 1),
                 "total": total,
                 "url": url,
             }
@@ -579,7 +584,13 @@ def bench_size(meta: dict[str, Any], args: argparse.Namespace, with_pg: bool) ->
                 names = [t for t, c in checks.items() if c["status"] == 200]
                 # A target whose single request takes longer than --slow-ms is not load-tested:
                 # 16 clients would only queue behind it. Its one request is its figure.
-                slow = {t for t in names if checks[t]["first_ms"] > args.slow_ms}
+                # Judged on the second request: the first also pays for cold caches (the
+                # OS's page cache for everyone, the query cache for ours).
+                slow = {
+                    t
+                    for t in names
+                    if checks[t].get("again_ms", checks[t]["first_ms"]) > args.slow_ms
+                }
                 names = [t for t in names if t not in slow]
                 for name in names:
                     wrk(targets[name], args.warmup)
@@ -591,7 +602,7 @@ def bench_size(meta: dict[str, Any], args: argparse.Namespace, with_pg: bool) ->
                         servers[name].drain()
                 stats = {t: median_result(v) for t, v in runs.items()}
                 for t in slow:
-                    ms = checks[t]["first_ms"]
+                    ms = checks[t].get("again_ms", checks[t]["first_ms"])
                     stats[t] = {
                         "rps": None,
                         "p50_ms": ms,
