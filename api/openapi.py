@@ -46,6 +46,14 @@ def _specifics(operation_id: str, responses: dict[str, Any]) -> None:
         ok = responses.get("200", {}).setdefault("content", {})
         ok["text/csv"] = {"schema": {"type": "string"}}
         ok["application/x-ndjson"] = {"schema": {"type": "string"}}
+    if operation_id == "search" or (
+        operation_id.startswith("list_") and not operation_id.endswith("_history")
+    ):
+        responses.setdefault("304", {"description": "Not modified (If-None-Match)"})
+    if operation_id.startswith(("update_", "retract_", "import_")):
+        responses.setdefault(
+            "409", {"description": "It conflicts with another record or a concurrent write"}
+        )
     if operation_id.startswith("create_"):
         responses.setdefault("409", {"description": "The slug or name is taken (or was)"})
     if operation_id.startswith("publish_"):
