@@ -246,7 +246,11 @@ def build_router(api: ResourceApi) -> APIRouter:
         operation_id=f"update_{one}",
         summary=f"Change {a_one} (JSON merge patch)",
         response_model=Read,
-        **write_route(Role.contributor, {**not_found, **conditional}, merge_patch_body(Update)),
+        **write_route(
+            Role.contributor,
+            {**not_found, **conditional},
+            {**merge_patch_body(Update), **if_match(required=True)},
+        ),
     )
     def patch(request: Request, engine: EngineDep, slug: SlugPath, body: Update) -> Response:  # type: ignore[valid-type]
         changes = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
@@ -267,6 +271,7 @@ def build_router(api: ResourceApi) -> APIRouter:
         **write_route(
             Role.editor,
             {**not_found, **conditional, 409: {"description": "Other records use it"}},
+            if_match(required=True),
         ),
     )
     def delete(
@@ -313,7 +318,7 @@ def build_router(api: ResourceApi) -> APIRouter:
             operation_id=f"{verb}_{one}",
             summary=f"{verb.capitalize()} {a_one}",
             response_model=Read,
-            **write_route(Role.editor, {**not_found, 412: conditional[412]}),
+            **write_route(Role.editor, {**not_found, 412: conditional[412]}, if_match(False)),
         )
         def action(request: Request, engine: EngineDep, slug: SlugPath) -> Response:
             versions = allowed_versions(request) if request.headers.get("if-match") else None
@@ -339,6 +344,22 @@ def build_router(api: ResourceApi) -> APIRouter:
         return record_response(request, record, Location=f"/v1/{many}/{slug}")
 
     return router
+
+
+def if_match(required: bool) -> dict[str, Any]:
+    """Document the If-Match header a conditional write reads."""
+    what = "required" if required else "optional; when sent it must match"
+    return {
+        "parameters": [
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": required,
+                "description": f"The ETag of the record as you read it ({what}), or `*`.",
+                "schema": {"type": "string"},
+            }
+        ]
+    }
 
 
 def merge_patch_body(model: type[BaseModel]) -> dict[str, Any]:
