@@ -108,9 +108,8 @@ def list_page(
         return _stream(api, engine, where(), keys, viewer is None, params.format)
     if params.review_status:
         visible(api, params.review_status, viewer)  # refuse before anything is looked up
-    # What the filters are: the total is kept per filter set, so every page of a walk
-    # reuses it; the page itself is kept per filters, sort, position and size.
-    filters_key = params.model_dump_json(exclude={"cursor", "limit", "sort", "format"})
+    # The page is kept per filters, sort, position and size; its total per filter set, so
+    # every page of a walk reuses it.
     public_only = viewer is None
     cache: QueryCache = request.app.state.query_cache
 
@@ -125,7 +124,10 @@ def list_page(
                 params.cursor,
                 public_only=public_only,
                 cache=cache,
-                filters_key=(filters_key, public_only),
+                filters_key=(
+                    params.model_dump_json(exclude={"cursor", "limit", "sort", "format"}),
+                    public_only,
+                ),
             )
         )
 

@@ -33,17 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BATCH = 5000
-INVERSE = {
-    "predecessor_of": "successor_of",
-    "successor_of": "predecessor_of",
-    "part_of": "has_part",
-    "has_part": "part_of",
-    "implements": "implemented_by",
-    "implemented_by": "implements",
-    "responds_to": "responded_to_by",
-    "responded_to_by": "responds_to",
-    "related_to": "related_to",
-}
 
 
 def schema_stamp(data: Path) -> str:
@@ -118,6 +107,7 @@ def via_bulk(url: str, path: Path, batch: int = BATCH) -> float:
     from api.db import build_engine, write_transaction
     from api.initiatives.service import org_link, relation_table, sector_link
     from api.initiatives.service import table as initiative_table
+    from api.initiatives.tables import INVERSE_RELATION, Relation
     from api.organizations.service import table as org_table
     from api.records import utcnow
     from api.search import index as search_index
@@ -205,7 +195,11 @@ def via_bulk(url: str, path: Path, batch: int = BATCH) -> float:
                 {"initiative_id": rid, "related_id": other, "relation": link["relation"]}
             )
             rows["relation"].append(
-                {"initiative_id": other, "related_id": rid, "relation": INVERSE[link["relation"]]}
+                {
+                    "initiative_id": other,
+                    "related_id": rid,
+                    "relation": INVERSE_RELATION[Relation(link["relation"])].value,
+                }
             )
         for pos, ev in enumerate(rec["evidence"]):
             rows["evidence"].append(

@@ -55,12 +55,9 @@ class QueryCache:
         statement outside any transaction: the newest committed generation, which is the
         one the kept result was computed at, so the reader gets the data as of now."""
         if self.max_bytes > 0:
-            generation = peek_generation(engine)
-            with self._lock:
-                if generation == self._generation and key in self._entries:
-                    self._entries.move_to_end(key)
-                    self.hits += 1
-                    return self._entries[key][0]  # type: ignore[return-value]
+            found, value = self._kept(peek_generation(engine), key)
+            if found:
+                return value  # type: ignore[return-value]
         with read_connection(engine) as conn:
             return self.fetch(conn, key, lambda: compute(conn), weight)
 
@@ -78,16 +75,24 @@ class QueryCache:
         generation = current_generation(conn)
         if generation is None:
             return compute()
+        found, kept = self._kept(generation, key)
+        if found:
+            return kept  # type: ignore[return-value]
         with self._lock:
-            if generation == self._generation and key in self._entries:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return self._entries[key][0]  # type: ignore[return-value]
             self.misses += 1
         value = compute()
         size = (weight(value) if weight is not None else 0) + self.SMALL
         self._keep(generation, key, value, size)
         return value
+
+    def _kept(self, generation: int | None, key: Hashable) -> tuple[bool, object]:
+        """Whether a result for ``key`` computed at ``generation`` is kept, and that result."""
+        with self._lock:
+            if generation is None or generation != self._generation or key not in self._entries:
+                return False, None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return True, self._entries[key][0]
 
     def _keep(self, generation: int, key: Hashable, value: object, size: int) -> None:
         if size > self.max_bytes // 8:
